@@ -1,0 +1,186 @@
+"""Turn any decoded picture into a 28x28 Fashion-MNIST-style array in [0, 1].
+
+`robust` undoes how a listing photo is presented, following the steps that made
+Fashion-MNIST from product photos (Xiao, Rasul and Vollgraf 2017, section 2): trim to the
+object, resize the longest edge to 28, sharpen, centre on 28x28, negate, 8-bit grey.
+`plain` is the study's way (grey, invert, squash the whole frame) kept for comparison.
+Both are pure functions of a PIL image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+from .classes import IMAGE_SIZE
+
+# Bumped whenever the output of `robust` changes; exported models record the version they expect.
+PREPROCESS_VERSION = "robust-1"
+METHODS = ("robust", "plain")
+
+_ANALYSIS_SIZE = 128  # the background and the object's box are found on a thumbnail this big
+_BORDER_FRACTION = 0.04  # the outer ring (of the thumbnail) taken as background
+_MIN_DISTANCE = 24.0  # colour distance (0-441) below which a pixel counts as background
+_MASS_TRIM = 0.01  # ignore this fraction of foreground at each side (specks, shadows)
+_WHITE = (255, 255, 255)
+
+
+def normalise_mode(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to RGB, RGBA, L or LA (first frame, EXIF orientation applied)."""
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode in ("RGB", "RGBA", "L", "LA"):
+        return image
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if (mode.startswith("I;16") or arr.max(initial=0) > 255) else 255.0
+        if mode == "F" and arr.max(initial=0) <= 1.0:
+            top = 1.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if mode in ("RGBa", "La"):
+        return image.convert("RGBA" if mode == "RGBa" else "LA")
+    if mode == "1":
+        return image.convert("L")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def flatten_on_white(image: Image.Image) -> Image.Image:
+    """Composite transparency onto white, as on a product packshot; returns L or RGB."""
+    if image.mode == "RGBA":
+        canvas = Image.new("RGB", image.size, _WHITE)
+        canvas.paste(image, mask=image.getchannel("A"))
+        return canvas
+    if image.mode == "LA":
+        canvas = Image.new("L", image.size, 255)
+        canvas.paste(image.getchannel("L"), mask=image.getchannel("A"))
+        return canvas
+    return image
+
+
+def is_fashion_mnist_form(image: Image.Image) -> bool:
+    """28x28 grey with a dark border: already what the model wants, so left untouched."""
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE) or image.mode != "L":
+        return False
+    arr = np.asarray(image)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    return float(np.median(border)) < 16
+
+
+def plain(image: Image.Image) -> np.ndarray:
+    """The study's preprocessing: grey, squash the whole frame to 28x28, invert."""
+    grey = flatten_on_white(normalise_mode(image)).convert("L")
+    small = grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    return (255.0 - np.asarray(small, dtype=np.float32)) / 255.0
+
+
+def find_object(image: Image.Image) -> tuple[tuple[int, int, int, int], float]:
+    """Box (left, top, right, bottom) of the object in `image`, and its background's grey level.
+
+    The background colour is the median of the border ring; with transparency, the
+    transparent pixels are the background (on white). The box keeps the central
+    1 - 2 * _MASS_TRIM of the foreground mass in each direction, so stray specks or a
+    textured floor at the edge do not stretch it.
+    """
+    thumb = image.copy()
+    thumb.thumbnail((_ANALYSIS_SIZE, _ANALYSIS_SIZE), Image.Resampling.BOX)
+    scale_x = image.width / thumb.width
+    scale_y = image.height / thumb.height
+    if thumb.mode in ("RGBA", "LA"):
+        alpha = np.asarray(thumb.getchannel("A"), dtype=np.float32)
+        foreground = alpha > 127
+        background = 255.0
+        if foreground.all() or not foreground.any():
+            foreground, background = _colour_foreground(flatten_on_white(thumb))
+    else:
+        foreground, background = _colour_foreground(thumb)
+    left, right = _mass_span(foreground.sum(axis=0))
+    top, bottom = _mass_span(foreground.sum(axis=1))
+    box = (
+        int(np.floor(left * scale_x)),
+        int(np.floor(top * scale_y)),
+        min(image.width, int(np.ceil(right * scale_x))),
+        min(image.height, int(np.ceil(bottom * scale_y))),
+    )
+    return box, background
+
+
+def _colour_foreground(thumb: Image.Image) -> tuple[np.ndarray, float]:
+    rgb = np.asarray(thumb.convert("RGB"), dtype=np.float32)
+    height, width = rgb.shape[:2]
+    ring = max(1, int(round(_BORDER_FRACTION * min(height, width))))
+    border = np.concatenate(
+        [
+            rgb[:ring].reshape(-1, 3),
+            rgb[-ring:].reshape(-1, 3),
+            rgb[:, :ring].reshape(-1, 3),
+            rgb[:, -ring:].reshape(-1, 3),
+        ]
+    )
+    background = np.median(border, axis=0)
+    distance = np.sqrt(((rgb - background) ** 2).sum(axis=2))
+    border_distance = np.sqrt(((border - background) ** 2).sum(axis=1))
+    # A textured background (floor, fabric) raises the bar to what its own border varies by.
+    threshold = max(_MIN_DISTANCE, float(np.percentile(border_distance, 95)) * 1.5)
+    grey = float(background @ np.array([0.299, 0.587, 0.114]))
+    return distance > threshold, grey
+
+
+def _mass_span(profile: np.ndarray) -> tuple[int, int]:
+    """Indices [start, stop) holding the central mass of a 1-D foreground profile."""
+    total = float(profile.sum())
+    if total == 0:
+        return 0, len(profile)
+    cumulative = np.cumsum(profile) / total
+    start = int(np.searchsorted(cumulative, _MASS_TRIM, side="right"))
+    stop = int(np.searchsorted(cumulative, 1.0 - _MASS_TRIM, side="left")) + 1
+    return start, max(stop, start + 1)
+
+
+def robust(image: Image.Image) -> np.ndarray:
+    """Any photo to a 28x28 float32 array, bright object centred on black, in [0, 1]."""
+    image = normalise_mode(image)
+    if is_fashion_mnist_form(image):
+        return np.asarray(image, dtype=np.float32) / 255.0
+    box, background = find_object(image)
+    light = background >= 128
+    crop = flatten_on_white(image.crop(box)).convert("L")
+    width, height = crop.size
+    scale = IMAGE_SIZE / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = crop.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if light:
+        small = ImageOps.invert(small)
+    small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=60, threshold=2))
+    arr = np.asarray(small, dtype=np.float32)
+    arr = _black_background(arr, 255.0 - background if light else background)
+    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    top = (IMAGE_SIZE - arr.shape[0]) // 2
+    left = (IMAGE_SIZE - arr.shape[1]) // 2
+    canvas[top : top + arr.shape[0], left : left + arr.shape[1]] = arr
+    return canvas
+
+
+def _black_background(arr: np.ndarray, floor: float) -> np.ndarray:
+    """Shift the background level to 0 and stretch the object to 1, as Fashion-MNIST is."""
+    peak = float(arr.max())
+    if peak - floor < 1.0:
+        return np.zeros_like(arr)
+    return np.clip((arr - floor) / (peak - floor), 0.0, 1.0)
+
+
+def preprocess(image: Image.Image, method: str = "robust") -> np.ndarray:
+    if method == "robust":
+        return robust(image)
+    if method == "plain":
+        return plain(image)
+    raise ValueError(f"unknown preprocessing {method!r}; choose from {', '.join(METHODS)}")
+
+
+def to_uint8_image(array: np.ndarray) -> Image.Image:
+    """A model input (28x28 in [0, 1]) as a grey PNG-able image, for --save-preprocessed."""
+    return Image.fromarray(np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")

@@ -1,0 +1,53 @@
+"""python -m train --model NAME|all [--epochs N] [--seed S] [--data-dir D] [--out DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge_infer.datasets import DatasetError
+
+
+def main(argv=None) -> int:
+    from .models import REGISTRY
+
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    parser.add_argument("--model", required=True, choices=[*REGISTRY, "all"])
+    parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", help="folder with the four Fashion-MNIST *-ubyte.gz files")
+    parser.add_argument("--out", help="output folder (default runs/NAME; with 'all', the parent)")
+    parser.add_argument("--limit", type=int, help="use only the first N images (smoke tests)")
+    parser.add_argument("--no-download", action="store_true", help="never fetch the dataset")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    from .fit import train_model
+
+    names = list(REGISTRY) if args.model == "all" else [args.model]
+    root = Path(args.out) if (args.out and args.model == "all") else Path("runs")
+    histories = {}
+    for name in names:
+        out = Path(args.out) if (args.out and args.model != "all") else root / name
+        try:
+            train_model(name, out, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
+                        limit=args.limit, verbose=0 if args.quiet else 2,
+                        allow_download=not args.no_download)
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        histories[name] = json.loads((out / "history.json").read_text())
+    if len(histories) > 1:
+        try:
+            from .plots import plot_comparison
+
+            plot_comparison(histories, root / "comparison.png")
+        except ImportError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Training-time augmentation that mirrors what the world does to a listing photo.
+
+Two parts:
+- `roundtrip_images`: each training image rendered as a listing photo
+  (edge_infer.photo_style) and sent back through the runtime's own robust preprocessing,
+  so imperfect trims, lost contrast and JPEG artefacts are part of what the model learns.
+  Computed once per seed (a few minutes on 2 cores) and cached.
+- `augment_batch`: cheap per-batch TensorFlow ops: left-right flip (no vertical flip:
+  upside-down garments are rare in listings, and a flipped ankle boot looks like nothing we
+  ship), a small affine (shift, scale, rotation), random erasing, blur, noise and
+  contrast/brightness changes. Probabilities are kept moderate so clean accuracy holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from edge_infer.photo_style import render_listing_photo
+from edge_infer.preprocess import robust
+
+ROUNDTRIP_PROBABILITY = 0.3
+
+
+def _roundtrip_chunk(args) -> np.ndarray:
+    images, seed = args
+    rng = np.random.default_rng(seed)
+    return np.stack([robust(render_listing_photo(img, rng)) for img in images]).astype(np.float32)
+
+
+def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.PathLike | None = None,
+                     workers: int = 2) -> np.ndarray:
+    """(N, 28, 28) uint8 to (N, 28, 28, 1) float32: rendered as photos, then preprocessed back."""
+    cache = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(images_uint8.tobytes()).hexdigest()[:12]
+        cache = Path(cache_dir) / f"roundtrip-s{seed}-{digest}.npy"
+        if cache.is_file():
+            return np.load(cache)
+    chunks = np.array_split(np.arange(len(images_uint8)), max(1, workers * 8))
+    jobs = [(images_uint8[idx], seed * 1000 + i) for i, idx in enumerate(chunks) if len(idx)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_roundtrip_chunk, jobs))
+    else:
+        parts = [_roundtrip_chunk(job) for job in jobs]
+    result = np.concatenate(parts)[..., None]
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, result)
+        os.replace(tmp, cache)
+    return result
+
+
+def _affine_transforms(batch: int, max_shift: float, max_degrees: float, scale_range: float):
+    """Per-image projective transforms (output to input coordinates) about the centre."""
+    angle = tf.random.uniform([batch], -max_degrees, max_degrees) * math.pi / 180.0
+    scale = tf.random.uniform([batch], 1.0 - scale_range, 1.0 + scale_range)
+    shift_x = tf.random.uniform([batch], -max_shift, max_shift)
+    shift_y = tf.random.uniform([batch], -max_shift, max_shift)
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    centre = 13.5
+    a2 = centre - cos * centre + sin * centre - shift_x
+    b2 = centre - sin * centre - cos * centre - shift_y
+    zeros = tf.zeros([batch])
+    return tf.stack([cos, -sin, a2, sin, cos, b2, zeros, zeros], axis=1)
+
+
+def _random_erasing(images, probability: float):
+    batch = tf.shape(images)[0]
+    height = tf.random.uniform([batch, 1, 1, 1], 4, 13)
+    width = tf.random.uniform([batch, 1, 1, 1], 4, 13)
+    top = tf.random.uniform([batch, 1, 1, 1], 0, 28) - height / 2
+    left = tf.random.uniform([batch, 1, 1, 1], 0, 28) - width / 2
+    rows = tf.reshape(tf.range(28, dtype=tf.float32), [1, 28, 1, 1])
+    cols = tf.reshape(tf.range(28, dtype=tf.float32), [1, 1, 28, 1])
+    inside = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < left + width)
+    apply = tf.random.uniform([batch, 1, 1, 1]) < probability
+    return tf.where(inside & apply, tf.zeros_like(images), images)
+
+
+def _maybe(images, changed, probability: float):
+    apply = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < probability
+    return tf.where(apply, changed, images)
+
+
+_BLUR_KERNEL = np.outer(*(2 * [np.array([0.25, 0.5, 0.25], dtype=np.float32)]))[:, :, None, None]
+
+
+def augment_batch(images):
+    """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape."""
+    batch = tf.shape(images)[0]
+    images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
+    transforms = _affine_transforms(batch, max_shift=2.5, max_degrees=10.0, scale_range=0.1)
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT",
+    )
+    images = _random_erasing(images, 0.4)
+    blurred = tf.nn.depthwise_conv2d(images, _BLUR_KERNEL, [1, 1, 1, 1], "SAME")
+    images = _maybe(images, blurred, 0.15)
+    noisy = images + tf.random.normal(tf.shape(images)) * tf.random.uniform([batch, 1, 1, 1], 0.0, 0.12)
+    images = _maybe(images, noisy, 0.2)
+    contrast = tf.random.uniform([batch, 1, 1, 1], 0.5, 1.0)
+    brightness = tf.random.uniform([batch, 1, 1, 1], -0.05, 0.15)
+    images = _maybe(images, images * contrast + brightness, 0.25)
+    return tf.clip_by_value(images, 0.0, 1.0)
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, num_classes: int,
+                     roundtrip: np.ndarray | None = None, augment: bool = False) -> tf.data.Dataset:
+    """Shuffled batches of (image, one-hot label); augmented when asked."""
+    y_onehot = tf.one_hot(y, num_classes)
+    if roundtrip is not None:
+        data = tf.data.Dataset.from_tensor_slices((x, roundtrip, y_onehot))
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+
+        def pick(clean, photo, label):
+            use_photo = tf.random.uniform([]) < ROUNDTRIP_PROBABILITY
+            return tf.where(use_photo, photo, clean), label
+
+        data = data.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        data = tf.data.Dataset.from_tensor_slices((x, y_onehot))
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size)
+    if augment:
+        data = data.map(lambda a, b: (augment_batch(a), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)

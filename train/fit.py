@@ -1,0 +1,188 @@
+"""The training loop: one model by name, to runs/<name>/ with everything needed to trust it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from edge_infer.classes import NUM_CLASSES
+
+from . import augment, data as data_module
+from .models import REGISTRY, Recipe
+from .provenance import git_commit, write_json_atomic
+
+
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to the peak over the first 15% of steps, then cosine down to ~0."""
+
+    def __init__(self, total_steps: int, peak: float, warmup_fraction: float = 0.15):
+        self.total_steps = total_steps
+        self.peak = peak
+        self.warmup_fraction = warmup_fraction
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warmup = max(1.0, self.total_steps * self.warmup_fraction)
+        rising = self.peak * step / warmup
+        progress = tf.clip_by_value((step - warmup) / max(1.0, self.total_steps - warmup), 0.0, 1.0)
+        falling = self.peak * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return tf.where(step < warmup, rising, falling)
+
+    def get_config(self):
+        return {"total_steps": self.total_steps, "peak": self.peak, "warmup_fraction": self.warmup_fraction}
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Adds learning rate and epoch time to the logs and rewrites history.json every epoch,
+    so a run stopped half-way still leaves its curves behind."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.history: dict[str, list[float]] = {}
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs["epoch_seconds"] = time.perf_counter() - self._start
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        write_json_atomic(self.path, self.history)
+
+
+def make_optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam()  # the study's default learning rate (0.001)
+    if recipe.optimizer == "sgd-onecycle":
+        schedule = OneCycle(steps_per_epoch * epochs, recipe.peak_learning_rate)
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
+
+
+def versions() -> dict[str, str]:
+    import onnxruntime
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, seed: int = 0,
+                data_dir=None, limit: int | None = None, cache_dir: str | os.PathLike | None = "runs/.cache",
+                workers: int = 2, verbose: int = 2, allow_download: bool = True) -> dict:
+    """Train `name` and write model.keras, history.json, run.json (and plots) into `out`."""
+    spec = REGISTRY[name]
+    recipe = spec.recipe
+    epochs = recipe.epochs if epochs is None else epochs
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
+
+    roundtrip = None
+    if recipe.augment == "photo":
+        train_uint8 = np.rint(data.x_train[..., 0] * 255).astype(np.uint8)
+        t0 = time.time()
+        roundtrip = augment.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
+        if verbose:
+            print(f"[{name}] photo round-trip images ready ({time.time() - t0:.0f} s)", flush=True)
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe.mixed_bfloat16 else "float32")
+    try:
+        model = spec.build()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    steps_per_epoch = math.ceil(len(data.x_train) / recipe.batch_size)
+    model.compile(
+        optimizer=make_optimizer(recipe, steps_per_epoch, epochs),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+    )
+    train_ds = augment.training_dataset(
+        data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
+        roundtrip=roundtrip, augment=recipe.augment == "photo",
+    )
+    val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
+    best_path = out / "best.weights.h5"
+    epoch_log = EpochLog(out / "history.json")
+    callbacks = [
+        epoch_log,
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True,
+                                        save_weights_only=True),
+    ]
+    if recipe.reduce_lr_on_plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
+
+    stopped = False
+    fit_start = time.time()
+    try:
+        model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+    except KeyboardInterrupt:
+        stopped = True
+        print(f"[{name}] stopped; keeping the best checkpoint so far", flush=True)
+    fit_seconds = time.time() - fit_start
+
+    final = spec.build()  # float32 copy: export and the runtime want float32 graphs
+    final.set_weights(model.get_weights())
+    if best_path.exists():
+        final.load_weights(best_path)
+    final.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    test_loss, test_accuracy = final.evaluate(
+        data.x_test, keras.utils.to_categorical(data.y_test, NUM_CLASSES), batch_size=512, verbose=0
+    )
+    final.save(out / "model.keras")
+    history = epoch_log.history
+    run = {
+        "model": name,
+        "summary": spec.summary,
+        "seed": seed,
+        "epochs_requested": epochs,
+        "epochs_run": len(history.get("loss", [])),
+        "stopped_early": stopped,
+        "params": int(final.count_params()),
+        "study_params": recipe.study_params,
+        "study_test_accuracy": recipe.study_test_accuracy,
+        "recipe": recipe.__dict__,
+        "train_images": len(data.x_train),
+        "validation_images": len(data.x_val),
+        "test_images": len(data.x_test),
+        "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "fit_seconds": round(fit_seconds, 1),
+        "wall_seconds": round(time.time() - started, 1),
+        "data_source": data.source,
+        "data_checksums": data.checksums,
+        "versions": versions(),
+        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "git_commit": git_commit(),
+        "limit": limit,
+    }
+    write_json_atomic(out / "run.json", run)
+    try:
+        from . import plots
+
+        plots.plot_history(history, name, out / "curves.png")
+    except ImportError:  # matplotlib is optional
+        pass
+    if verbose:
+        print(f"[{name}] test accuracy {test_accuracy:.4f} ({run['epochs_run']} epochs, "
+              f"{run['params']} params, {fit_seconds:.0f} s)", flush=True)
+    return run
