@@ -1,0 +1,138 @@
+"""The Python API behind `edge-infer classify`: files in, one record per file out."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import io as image_io
+from .classes import IMAGE_SIZE
+from .preprocess import METHODS, preprocess, to_uint8_image
+from .runtime import DEFAULT_MODEL, OnnxModel
+
+UNCERTAIN = "uncertain"
+
+
+@dataclass
+class Record:
+    path: str
+    label: str = ""
+    class_index: int | None = None  # None (null in JSON) when the file failed
+    confidence: float | None = None
+    best_label: str = ""  # the top guess, kept even when `label` says uncertain
+    top_k: list = field(default_factory=list)  # [[label, probability], ...]
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Loaded:
+    """One file after decode and preprocessing: an array, or the reason there is none."""
+
+    array: np.ndarray | None
+    error: str = ""
+
+
+def load_and_preprocess(item: image_io.InputFile, method: str) -> Loaded:
+    if item.error:
+        return Loaded(None, item.error)
+    try:
+        with image_io.open_image(item.path) as image:
+            return Loaded(preprocess(image, method))
+    except image_io.ImageError as exc:
+        return Loaded(None, str(exc))
+    except (OSError, ValueError, MemoryError) as exc:  # a decoder failing late, mid-preprocess
+        return Loaded(None, f"cannot process image ({type(exc).__name__}: {exc})")
+
+
+class Classifier:
+    """Classify image files with one ONNX model and one onnxruntime session.
+
+    >>> Classifier().classify(["unseen/"])  # doctest: +SKIP
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, precision: str = "fp32", preprocessing: str = "robust",
+                 batch_size: int = 256, threads: int | None = None, workers: int | None = None,
+                 top_k: int = 3, min_confidence: float = 0.0):
+        if preprocessing not in METHODS:
+            raise ValueError(f"unknown preprocessing {preprocessing!r}; choose from {', '.join(METHODS)}")
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError("minimum confidence must be between 0 and 1")
+        self.model = OnnxModel(model, precision, threads)
+        self.preprocessing = preprocessing
+        self.batch_size = batch_size
+        self.workers = workers or min(8, (os.cpu_count() or 1) * 2)
+        self.top_k = max(1, min(top_k, len(self.model.info.class_names)))
+        self.min_confidence = min_confidence
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.model.info.class_names
+
+    def classify_arrays(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities for already-preprocessed arrays (N, 28, 28[, 1]) in [0, 1]."""
+        return self.model.predict_batched(images, self.batch_size)
+
+    def records_from_probabilities(self, names: list[str], probabilities: np.ndarray) -> list[Record]:
+        order = np.argsort(-probabilities, axis=1)[:, : self.top_k]
+        records = []
+        for name, probs, best in zip(names, probabilities, order):
+            index = int(best[0])
+            confidence = float(probs[index])
+            best_label = self.class_names[index]
+            records.append(
+                Record(
+                    path=name,
+                    label=best_label if confidence >= self.min_confidence else UNCERTAIN,
+                    class_index=index,
+                    confidence=confidence,
+                    best_label=best_label,
+                    top_k=[[self.class_names[int(k)], float(probs[k])] for k in best],
+                )
+            )
+        return records
+
+    def classify(self, inputs: Iterable[str | os.PathLike], recursive: bool = False,
+                 save_preprocessed: str | os.PathLike | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
+        """Files, folders or glob patterns to one record per image (errors included), in order."""
+        collected = image_io.collect([str(p) for p in inputs], recursive=recursive)
+        self.last_skipped = collected.skipped
+        return self.classify_files(collected.files, save_preprocessed, on_progress)
+
+    def classify_files(self, files: list[image_io.InputFile], save_preprocessed=None,
+                       on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
+        if save_preprocessed is not None:
+            Path(save_preprocessed).mkdir(parents=True, exist_ok=True)
+        records: list[Record] = []
+        done = 0
+        with ThreadPoolExecutor(self.workers) as pool:
+            for start in range(0, len(files), self.batch_size):
+                chunk = files[start : start + self.batch_size]
+                loaded = list(pool.map(lambda f: load_and_preprocess(f, self.preprocessing), chunk))
+                good = [i for i, item in enumerate(loaded) if item.array is not None]
+                batch = np.stack([loaded[i].array for i in good]) if good else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE))
+                probabilities = self.model.predict(batch)
+                by_index = dict(zip(good, self.records_from_probabilities([chunk[i].name for i in good], probabilities)))
+                for i, item in enumerate(loaded):
+                    records.append(by_index.get(i) or Record(path=chunk[i].name, error=item.error))
+                    if save_preprocessed is not None and item.array is not None:
+                        _save_preprocessed(Path(save_preprocessed), chunk[i].name, item.array)
+                done += len(chunk)
+                if on_progress:
+                    on_progress(done, len(files))
+        return records
+
+
+def _save_preprocessed(folder: Path, name: str, array: np.ndarray) -> None:
+    target = folder / (Path(name).with_suffix("").as_posix().replace("/", "__").lstrip(".") + ".png")
+    to_uint8_image(array).save(target)

@@ -1,0 +1,159 @@
+"""Records to text: a readable table, CSV, JSON and JSON Lines. Pure functions returning str."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from typing import Sequence
+
+FORMATS = ("table", "csv", "json", "jsonl")
+CSV_FIELDS = ("path", "label", "class_index", "confidence", "best_label", "top_k", "error")
+
+
+def _top_k_text(top_k: list) -> str:
+    return ", ".join(f"{label} {prob:.2f}" for label, prob in top_k)
+
+
+def to_csv(records: Sequence[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        row = dict(record)
+        row["top_k"] = json.dumps(record.get("top_k", []))
+        row["confidence"] = f"{record['confidence']:.6f}" if not record.get("error") else ""
+        row["class_index"] = record["class_index"] if not record.get("error") else ""
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def to_json(records: Sequence[dict], summary: dict | None = None) -> str:
+    return json.dumps({"results": list(records), "summary": summary or {}}, indent=2) + "\n"
+
+
+def to_jsonl(records: Sequence[dict]) -> str:
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+def summarise(records: Sequence[dict], skipped: int = 0) -> dict:
+    labels = Counter(r["label"] for r in records if not r.get("error"))
+    return {
+        "images": len(records),
+        "classified": sum(labels.values()),
+        "failed": sum(1 for r in records if r.get("error")),
+        "skipped_non_images": skipped,
+        "per_label": dict(sorted(labels.items(), key=lambda item: (-item[1], item[0]))),
+    }
+
+
+def render_table(rows: Sequence[Sequence[str]], header: Sequence[str], align_right: Sequence[int] = ()) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+
+    def line(cells):
+        parts = [
+            str(cell).rjust(width) if i in align_right else str(cell).ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *[line(r) for r in rows]]) + "\n"
+
+
+def to_table(records: Sequence[dict], summary: dict) -> str:
+    rows = [
+        [r["path"], "ERROR", "", r["error"]] if r.get("error")
+        else [r["path"], r["label"], f"{r['confidence']:.3f}", _top_k_text(r["top_k"])]
+        for r in records
+    ]
+    text = render_table(rows, ["file", "label", "confidence", "top-k / error"], align_right=[2])
+    counts = [[label, str(n)] for label, n in summary["per_label"].items()]
+    text += "\n" + render_table(counts, ["label", "images"], align_right=[1])
+    text += (
+        f"\n{summary['classified']} classified, {summary['failed']} failed, "
+        f"{summary['skipped_non_images']} non-image files skipped\n"
+    )
+    return text
+
+
+def format_records(records: Sequence[dict], fmt: str, skipped: int = 0) -> str:
+    summary = summarise(records, skipped)
+    if fmt == "table":
+        return to_table(records, summary)
+    if fmt == "csv":
+        return to_csv(records)
+    if fmt == "json":
+        return to_json(records, summary)
+    if fmt == "jsonl":
+        return to_jsonl(records)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def evaluation_tables(results: Sequence[dict]) -> str:
+    """Summary per model and precision, then corruption means, then per-class accuracy."""
+    folders = list(dict.fromkeys(f for r in results for f in r.get("folders", {})))
+    header = ["model", "precision", "clean %", "ECE", "mCA %", "drop %"]
+    for folder in folders:
+        header += [f"{folder} %", "(plain)"]
+    rows = []
+    for r in results:
+        clean = r.get("clean", {})
+        suite = r.get("corruptions", {})
+        row = [r["model"], r["precision"], _pct(clean.get("accuracy")),
+               f"{clean['ece']:.3f}" if "ece" in clean else "-",
+               _pct(suite.get("mean_corruption_accuracy")), _pct(suite.get("relative_drop"))]
+        for folder in folders:
+            scores = r.get("folders", {}).get(folder, {})
+            row += [_pct(scores.get("robust", {}).get("accuracy")), _pct(scores.get("plain", {}).get("accuracy"))]
+        rows.append(row)
+    text = render_table(rows, header, align_right=range(2, len(header)))
+    with_suite = [r for r in results if r.get("corruptions")]
+    if with_suite:
+        names = list(with_suite[0]["corruptions"]["mean_per_corruption"])
+        suite_header = ["corruption"] + [f"{r['model']}/{r['precision']}" for r in with_suite]
+        suite_rows = [[name] + [_pct(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
+                      for name in names]
+        images = with_suite[0]["corruptions"]["images"]
+        text += f"\nAccuracy % per corruption (mean of severities 1-5, {images} test images)\n"
+        text += render_table(suite_rows, suite_header, align_right=range(1, len(suite_header)))
+    with_clean = [r for r in results if r.get("clean")]
+    if with_clean:
+        from .classes import CLASS_NAMES
+
+        class_header = ["class"] + [f"{r['model']}/{r['precision']}" for r in with_clean]
+        class_rows = [[name] + [_pct(r["clean"]["per_class_accuracy"][i]) for r in with_clean]
+                      for i, name in enumerate(CLASS_NAMES)]
+        text += "\nClean test accuracy % per class\n"
+        text += render_table(class_rows, class_header, align_right=range(1, len(class_header)))
+    return text
+
+
+def benchmark_tables(result: dict) -> str:
+    m = result["machine"]
+    text = (f"{m['cpu']}, {m['logical_cores']} logical cores ({', '.join(m['instruction_sets']) or 'no SIMD flags read'}), "
+            f"onnxruntime {m['onnxruntime']}, {result['settings']['threads']} intra-op thread(s)\n\n")
+    sizes = result["settings"]["batch_sizes"]
+    header = ["model", "precision", "size KiB", "acc %", "p50 us", "p99 us", "create ms", "1st ms"] + \
+        [f"b{b} img/s" for b in sizes]
+    rows = []
+    for r in result["models"]:
+        lat = r["latency_us"]
+        rows.append([r["model"], r["precision"], f"{r['bytes'] / 1024:.0f}",
+                     _pct(r.get("test_accuracy")), f"{lat['p50']:.1f}", f"{lat['p99']:.1f}",
+                     f"{r['session_create_ms']:.1f}", f"{r['first_inference_ms']:.2f}"] +
+                    [f"{r['throughput_images_per_s'][str(b)]:,.0f}" for b in sizes])
+    text += render_table(rows, header, align_right=range(2, len(header)))
+    if result.get("end_to_end"):
+        rows = [[", ".join(e["inputs"]), str(e["images"]), f"{e['images_per_s']:,.0f}",
+                 f"{e['single_thread_ms_per_image']['decode']:.3f}",
+                 f"{e['single_thread_ms_per_image']['preprocess']:.3f}",
+                 f"{e['single_thread_ms_per_image']['inference']:.3f}"] for e in result["end_to_end"]]
+        text += "\nEnd to end (decode + preprocess + infer; split measured single-threaded, ms per image)\n"
+        text += render_table(rows, ["folder", "images", "img/s", "decode", "preprocess", "infer"],
+                             align_right=range(1, 6))
+    return text

@@ -1,0 +1,170 @@
+"""ONNX models on onnxruntime: find a shipped model, check it, read what it says about itself,
+and run batches through one session."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .classes import CLASS_NAMES, IMAGE_SIZE
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "robust"
+PRECISIONS = ("fp32", "int8")
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+
+
+class ModelError(Exception):
+    """A model cannot be found, fails its checksum, or lacks the expected interface."""
+
+
+@lru_cache(maxsize=4)
+def _read_manifest(path: str, mtime: float) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read the model manifest ({exc})") from None
+
+
+def load_manifest(path: str | os.PathLike | None = None) -> dict:
+    """models.json: {"models": [{name, precision, file, sha256, ...}, ...]}; empty if absent."""
+    path = Path(path or MODELS_DIR / "models.json")
+    if not path.is_file():
+        return {"models": []}
+    return _read_manifest(str(path), path.stat().st_mtime)
+
+
+def manifest_entry(name: str, precision: str, manifest: dict | None = None) -> dict | None:
+    manifest = load_manifest() if manifest is None else manifest
+    for entry in manifest.get("models", []):
+        if entry["name"] == name and entry["precision"] == precision:
+            return entry
+    return None
+
+
+def shipped_names(manifest: dict | None = None) -> list[str]:
+    manifest = load_manifest() if manifest is None else manifest
+    return sorted({entry["name"] for entry in manifest.get("models", [])})
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_model(model: str, precision: str = "fp32") -> tuple[Path, dict | None]:
+    """A shipped name (checked against its sha256) or a path to any ONNX file."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    entry = manifest_entry(model, precision)
+    if entry is not None:
+        path = MODELS_DIR / entry["file"]
+        if not path.is_file():
+            raise ModelError(f"{path}: shipped model file is missing; reinstall edge-infer")
+        actual = sha256_file(path)
+        if actual != entry["sha256"]:
+            raise ModelError(
+                f"{path}: sha256 {actual[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
+                "the file is corrupt or was replaced"
+            )
+        return path, entry
+    path = Path(model)
+    if path.is_file():
+        return path, None
+    names = shipped_names()
+    hint = f"shipped models: {', '.join(names)}" if names else "no models are shipped in this install"
+    if os.sep in model or model.endswith(".onnx"):
+        raise ModelError(f"{model}: no such model file")
+    raise ModelError(f"unknown model {model!r} at precision {precision}; {hint}")
+
+
+@dataclass
+class ModelInfo:
+    path: Path
+    metadata: dict  # metadata_props, JSON values decoded
+    manifest: dict | None
+    class_names: tuple[str, ...] = field(default=CLASS_NAMES)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("model_name") or (self.manifest or {}).get("name") or self.path.stem)
+
+    @property
+    def precision(self) -> str:
+        return str(self.metadata.get("precision") or (self.manifest or {}).get("precision") or "unknown")
+
+
+def _decode_metadata(raw: dict[str, str]) -> dict:
+    decoded = {}
+    for key, value in raw.items():
+        try:
+            decoded[key] = json.loads(value)
+        except (json.JSONDecodeError, TypeError):
+            decoded[key] = value
+    return decoded
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+class OnnxModel:
+    """One onnxruntime session with our interface: image (N,28,28,1) -> probabilities (N,10)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, precision: str = "fp32", threads: int | None = None):
+        path, entry = resolve_model(model, precision)
+        try:
+            self.session = ort.InferenceSession(str(path), session_options(threads),
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise ModelError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+        metadata = _decode_metadata(self.session.get_modelmeta().custom_metadata_map)
+        names = metadata.get("class_names", CLASS_NAMES)
+        self.info = ModelInfo(path=path, metadata=metadata, manifest=entry, class_names=tuple(names))
+        self._check_interface()
+
+    def _check_interface(self) -> None:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
+            raise ModelError(f"{self.info.path}: expected one float32 input of shape (N, 28, 28, 1)")
+        shape = inputs[0].shape
+        if list(shape[1:]) != [IMAGE_SIZE, IMAGE_SIZE, 1]:
+            raise ModelError(f"{self.info.path}: input shape {shape} is not (N, 28, 28, 1)")
+        if len(outputs) != 1 or outputs[0].shape[-1] != len(self.info.class_names):
+            raise ModelError(f"{self.info.path}: expected one output with {len(self.info.class_names)} classes")
+        self.input_name = inputs[0].name
+        self.output_name = outputs[0].name
+
+    @property
+    def expected_preprocessing(self) -> str | None:
+        return self.info.metadata.get("preprocessing")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) or (N, 28, 28, 1) floats in [0, 1] to (N, classes) probabilities."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        if len(batch) == 0:
+            return np.zeros((0, len(self.info.class_names)), dtype=np.float32)
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def predict_batched(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        parts = [self.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        return np.concatenate(parts) if parts else self.predict(images[:0])

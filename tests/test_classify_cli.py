@@ -1,0 +1,169 @@
+"""edge-infer classify end to end: good and bad files, formats, exit codes, no tracebacks."""
+
+import csv
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from edge_infer import CLASS_NAMES, Classifier
+from edge_infer.cli import main
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def gigantic_png() -> bytes:
+    """A valid PNG header claiming 100000 x 100000 pixels (a decompression bomb)."""
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "other").mkdir()
+    trouser = Image.new("RGB", (300, 400), (245, 245, 245))
+    trouser.paste((30, 30, 90), (110, 20, 190, 380))
+    trouser.save(folder / "trouser.JPG")
+    Image.new("L", (28, 28), 0).save(folder / "sub" / "same.png")
+    Image.new("L", (28, 28), 0).save(folder / "other" / "same.png")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "text.png").write_text("not an image either")
+    buffer = io.BytesIO()
+    trouser.save(buffer, "JPEG")
+    (folder / "truncated.jpg").write_bytes(buffer.getvalue()[:400])
+    (folder / "bomb.png").write_bytes(gigantic_png())
+    (folder / "dir.png").mkdir()
+    os.symlink("loop_b.png", folder / "loop_a.png")
+    os.symlink("loop_a.png", folder / "loop_b.png")
+    return folder
+
+
+BAD = {"empty.png", "text.png", "truncated.jpg", "bomb.png", "dir.png", "loop_a.png", "loop_b.png"}
+
+
+def run_cli(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_bad_files_are_reported_and_the_rest_classified(mixed_folder):
+    result = run_cli("classify", str(mixed_folder), "--format", "jsonl")
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    by_path = {r["path"]: r for r in records}
+    assert set(by_path) == BAD | {"trouser.JPG"}  # not recursive: sub/ and other/ not entered
+    assert by_path["trouser.JPG"]["label"] in CLASS_NAMES and not by_path["trouser.JPG"]["error"]
+    for name in BAD:
+        assert by_path[name]["error"], name
+        assert by_path[name]["class_index"] is None
+    assert "megapixel" in by_path["bomb.png"]["error"]
+    assert "empty" in by_path["empty.png"]["error"]
+    assert "directory" in by_path["dir.png"]["error"]
+    error_lines = [line for line in result.stderr.splitlines() if line]
+    assert len(error_lines) == len(BAD)
+    for name in BAD:
+        assert sum(name in line for line in error_lines) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_recursive_paths_stay_distinct(mixed_folder):
+    result = run_cli("classify", str(mixed_folder), "-r", "--format", "json", "-q")
+    paths = [r["path"] for r in json.loads(result.stdout)["results"]]
+    assert "sub/same.png" in paths and "other/same.png" in paths
+    assert json.loads(result.stdout)["summary"]["skipped_non_images"] == 1
+    assert result.stderr == ""  # --quiet
+
+
+def test_all_good_exits_zero_with_table_and_summary(tmp_path):
+    Image.new("L", (28, 28), 0).save(tmp_path / "a.png")
+    result = run_cli("classify", str(tmp_path / "a.png"))
+    assert result.exit_code == 0
+    assert "a.png" in result.stdout and "1 classified, 0 failed" in result.stdout
+
+
+def test_csv_output_file_is_written_whole(tmp_path, mixed_folder):
+    target = tmp_path / "out.csv"
+    result = run_cli("classify", str(mixed_folder), "--format", "csv", "-o", str(target), "-q", "--top-k", "2")
+    assert result.exit_code == 1 and result.stdout == ""
+    rows = list(csv.DictReader(target.open()))
+    assert {r["path"] for r in rows} == BAD | {"trouser.JPG"}
+    good = next(r for r in rows if r["path"] == "trouser.JPG")
+    assert len(json.loads(good["top_k"])) == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_min_confidence_marks_uncertain_and_keeps_best_guess(tmp_path):
+    Image.new("L", (28, 28), 0).save(tmp_path / "blank.png")
+    result = run_cli("classify", str(tmp_path), "--min-confidence", "1.0", "--format", "json")
+    record = json.loads(result.stdout)["results"][0]
+    assert record["label"] == "uncertain" and record["best_label"] in CLASS_NAMES
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["classify", "/no/such/folder"], "no such file"),
+        (["classify", "--model", "nope", "x.png"], "unknown model"),
+        (["classify", "--top-k", "0", "x.png"], "Invalid value"),
+        (["classify", "--format", "xml", "x.png"], "Invalid value"),
+    ],
+)
+def test_usage_errors_exit_two(args, message, tmp_path):
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_folder_without_images_exits_two(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    result = run_cli("classify", str(tmp_path))
+    assert result.exit_code == 2 and "no images found" in result.stderr
+
+
+def test_save_preprocessed_writes_what_the_model_saw(tmp_path, mixed_folder):
+    out = tmp_path / "seen"
+    run_cli("classify", str(mixed_folder), "-r", "--save-preprocessed", str(out), "-q")
+    saved = sorted(p.name for p in out.iterdir())
+    assert saved == ["other__same.png", "sub__same.png", "trouser.png"]
+    assert Image.open(out / "trouser.png").size == (28, 28)
+
+
+def test_python_api_mirrors_the_cli(mixed_folder):
+    classifier = Classifier(top_k=2)
+    records = classifier.classify([mixed_folder])
+    assert {r.path for r in records} == BAD | {"trouser.JPG"}
+    assert all(len(r.top_k) == 2 for r in records if not r.error)
+
+
+def test_console_script_runs_in_a_fresh_process(mixed_folder):
+    """The installed entry point: real exit code and stderr, no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "edge_infer", "classify", str(mixed_folder), "-q",
+                           "--format", "csv"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("path,label,class_index,confidence")
+    assert "Traceback" not in proc.stderr
+
+
+def test_fashion_mnist_pngs_score_as_the_arrays(tmp_path, real_test_set):
+    """The 28x28 pass-through: classifying the test set as PNG files equals the arrays."""
+    images, labels = real_test_set.images[:2000], real_test_set.labels[:2000]
+    for i, image in enumerate(images):
+        Image.fromarray(image, "L").save(tmp_path / f"{i:05d}.png")
+    classifier = Classifier()
+    records = classifier.classify([tmp_path])
+    from_files = np.array([CLASS_NAMES.index(r.label) for r in records])
+    from_arrays = classifier.classify_arrays(images.astype(np.float32) / 255.0).argmax(1)
+    assert np.array_equal(from_files, from_arrays)
+    assert (from_files == labels).mean() == (from_arrays == labels).mean()

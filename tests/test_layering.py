@@ -1,0 +1,35 @@
+"""The runtime stays light: no TensorFlow, and only the four runtime dependencies."""
+
+import configparser
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import edge_infer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_importing_every_runtime_module_never_imports_tensorflow():
+    modules = [m.name for m in pkgutil.walk_packages(edge_infer.__path__, "edge_infer.")
+               if m.name != "edge_infer.__main__"]
+    assert "edge_infer.cli" in modules and "edge_infer.runtime" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'tensorflow', 'keras', 'tf2onnx', 'onnx', 'torch', 'matplotlib'})\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_install_requires_only_the_runtime_dependencies():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    requires = [line.split(">")[0].split("=")[0].strip()
+                for line in config["options"]["install_requires"].strip().splitlines()]
+    assert sorted(requires) == ["click", "numpy", "onnxruntime", "pillow"]
+    assert "tensorflow" not in config["options"]["install_requires"]

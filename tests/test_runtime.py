@@ -1,0 +1,82 @@
+"""Shipped models: manifest accurate, metadata self-describing, tampering refused."""
+
+import json
+import shutil
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edge_infer import CLASS_NAMES, runtime
+from edge_infer.runtime import ModelError, OnnxModel
+
+ENTRIES = runtime.load_manifest()["models"]
+
+
+def test_every_shipped_name_has_both_precisions():
+    pairs = {(e["name"], e["precision"]) for e in ENTRIES}
+    assert {"model1", "model2", "model3", "robust"} <= {name for name, _ in pairs}
+    for name, _ in pairs:
+        assert {(name, "fp32"), (name, "int8")} <= pairs
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["file"])
+def test_manifest_matches_file_and_metadata(entry):
+    path = runtime.MODELS_DIR / entry["file"]
+    assert runtime.sha256_file(path) == entry["sha256"]
+    assert path.stat().st_size == entry["bytes"]
+    model = OnnxModel(entry["name"], entry["precision"])
+    meta = model.info.metadata
+    assert meta["class_names"] == list(CLASS_NAMES)
+    assert meta["precision"] == entry["precision"] and meta["model_name"] == entry["name"]
+    assert meta["params"] == entry["params"]
+    assert round(meta["test_accuracy"], 4) == entry["test_accuracy"]
+    assert meta["input"]["shape"] == ["N", 28, 28, 1] and meta["preprocessing"].startswith("robust")
+    assert set(meta["training_data_sha256"]) == {
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    probs = model.predict(np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32))
+    assert probs.shape == (5, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+@pytest.fixture
+def copied_models(tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    shutil.copytree(runtime.MODELS_DIR, folder)
+    monkeypatch.setattr(runtime, "MODELS_DIR", folder)
+    return folder
+
+
+def test_a_corrupted_shipped_model_is_refused(copied_models):
+    path = copied_models / "robust.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match the manifest"):
+        OnnxModel("robust")
+
+
+def test_a_missing_shipped_model_is_a_clear_error(copied_models):
+    (copied_models / "robust.int8.onnx").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        OnnxModel("robust", "int8")
+
+
+def test_a_model_file_by_path_loads_without_the_manifest(copied_models, tmp_path):
+    target = tmp_path / "mine.onnx"
+    shutil.copy(copied_models / "model1.onnx", target)
+    assert OnnxModel(str(target)).info.name == "model1"
+
+
+def test_a_file_that_is_not_onnx_is_refused(tmp_path):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        OnnxModel(str(bogus))
+
+
+def test_unknown_names_and_precisions(copied_models):
+    with pytest.raises(ModelError, match="shipped models: model1"):
+        OnnxModel("resnet")
+    with pytest.raises(ModelError, match="unknown precision"):
+        OnnxModel("robust", "fp16")
