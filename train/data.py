@@ -47,7 +47,7 @@ def load(data_dir=None, validation_size: int = VALIDATION_SIZE, split_seed: int 
     if limit:
         train_images, train_labels = train_images[:limit], train_labels[:limit]
         test_images, test_labels = test_images[:limit], test_labels[:limit]
-        validation_size = min(validation_size, max(1, len(train_images) // 5))
+    validation_size = min(validation_size, max(1, len(train_images) // 5))  # small data: keep 80% to train
     keep, held = split_validation(len(train_images), validation_size, split_seed)
     return TrainingData(
         x_train=to_model_input(train_images[keep]),

@@ -133,7 +133,8 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     stopped = False
     fit_start = time.time()
     try:
-        model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+        model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose,
+                  shuffle=False)  # tf.data already reshuffles every epoch
     except KeyboardInterrupt:
         stopped = True
         print(f"[{name}] stopped; keeping the best checkpoint so far", flush=True)
