@@ -1,0 +1,107 @@
+"""One trained run to verified fp32 and int8 ONNX files, a manifest entry each, and a model card."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_infer.io import write_atomic
+from edge_infer.preprocess import PREPROCESS_VERSION
+from edge_infer.runtime import sha256_file
+from train.provenance import git_commit
+
+from . import card, macs, onnx_export, quantize, verify
+
+
+@dataclass
+class ExportData:
+    test_images: np.ndarray  # (N, 28, 28, 1) float32 in [0, 1]
+    test_labels: np.ndarray
+    calibration: np.ndarray  # (M, 28, 28, 1) float32, already preprocessed as at inference
+
+
+def _architecture(model) -> str:
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        model.summary(line_length=90)
+    return buffer.getvalue()
+
+
+def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quantization: str = "static",
+               limits: verify.Thresholds | None = None, parity_images: int = 1000,
+               summary: str = "") -> tuple[list[verify.Report], list[dict]]:
+    """Convert, quantize, verify; write files only when every check passes.
+
+    Returns the verification reports and the manifest entries written. Raises
+    VerificationError (after the reports are complete) when a check fails.
+    """
+    import keras
+
+    limits = limits or verify.Thresholds()
+    run = json.loads((run_dir / "run.json").read_text())
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    params = int(model.count_params())
+    commit = git_commit()
+
+    fp32 = onnx_export.keras_to_onnx(model)
+    fp32_report = verify.Report(f"{name} fp32")
+    verify.check_structure(fp32, fp32_report)
+    parity = data.test_images[:parity_images]
+    keras_probs = model.predict(parity, batch_size=500, verbose=0)
+    verify.check_fp32(fp32, keras_probs, parity, fp32_report, limits)
+    fp32_probs = verify.run(fp32, data.test_images)
+    fp32_accuracy = float((fp32_probs.argmax(1) == data.test_labels).mean())
+
+    common = onnx_export.base_metadata(name, params, run, "fp32", PREPROCESS_VERSION)
+    common.update({"export_commit": commit, "test_images": int(len(data.test_labels))})
+    onnx_export.set_metadata(fp32, {**common, "test_accuracy": fp32_accuracy})
+
+    int8 = quantize.quantize(fp32, data.calibration, quantization)
+    int8_report = verify.Report(f"{name} int8 ({quantization})")
+    verify.check_structure(int8, int8_report)
+    int8_probs = verify.run(int8, data.test_images)
+    verify.check_int8(fp32_probs, int8_probs, data.test_labels, int8_report, limits)
+    int8_accuracy = float((int8_probs.argmax(1) == data.test_labels).mean())
+    onnx_export.set_metadata(int8, {**common, "precision": "int8", "quantization": quantization,
+                                    "calibration_images": int(len(data.calibration)),
+                                    "test_accuracy": int8_accuracy})
+    reports = [fp32_report, int8_report]
+    if not all(r.passed for r in reports):
+        raise verify.VerificationError("\n".join(r.table() for r in reports))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mac_count = macs.count_macs(fp32)
+    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    entries = []
+    for proto, precision, accuracy in ((fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)):
+        filename = f"{name}.onnx" if precision == "fp32" else f"{name}.int8.onnx"
+        quantize.save_model(proto, out_dir / filename)
+        entries.append({
+            "name": name, "file": filename, "precision": precision,
+            "quantization": quantization if precision == "int8" else None,
+            "sha256": sha256_file(out_dir / filename), "bytes": (out_dir / filename).stat().st_size,
+            "params": params, "macs_per_image": mac_count, "test_accuracy": round(accuracy, 4),
+            "created": created, "export_commit": commit,
+        })
+    update_manifest(out_dir / "models.json", entries)
+    cards = out_dir / "cards"
+    cards.mkdir(exist_ok=True)
+    write_atomic(cards / f"{name}.md", card.model_card(name, summary or run.get("summary", name), run, entries,
+                                                        mac_count, _architecture(model)))
+    return reports, entries
+
+
+def update_manifest(path: Path, entries: list[dict]) -> None:
+    manifest = json.loads(path.read_text()) if path.is_file() else {"models": []}
+    replaced = {(e["name"], e["precision"]) for e in entries}
+    kept = [e for e in manifest.get("models", []) if (e["name"], e["precision"]) not in replaced]
+    order = ["model1", "model2", "model3", "robust"]
+    merged = sorted(kept + entries, key=lambda e: (order.index(e["name"]) if e["name"] in order else 99,
+                                                   e["name"], e["precision"]))
+    write_atomic(path, json.dumps({"models": merged}, indent=2) + "\n")

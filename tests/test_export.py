@@ -1,0 +1,115 @@
+"""Export end to end on a tiny trained model: files, manifest, metadata, and every check."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tf2onnx")
+
+import onnx  # noqa: E402
+
+from edge_infer import CLASS_NAMES, runtime  # noqa: E402
+from edge_infer.runtime import ModelError, OnnxModel  # noqa: E402
+from export import verify  # noqa: E402
+from export.macs import count_macs  # noqa: E402
+from export.onnx_export import keras_to_onnx  # noqa: E402
+from export.pipeline import ExportData, export_run  # noqa: E402
+
+from .conftest import synthetic_images  # noqa: E402
+
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """model3 (random flips, batch-norm, dropout: all must vanish from the graph), one epoch."""
+    from tests.conftest import make_dataset
+    from train.fit import train_model
+
+    root = tmp_path_factory.mktemp("export")
+    data_dir = make_dataset(root / "data")
+    train_model("model3", root / "runs" / "model3", epochs=1, data_dir=data_dir, cache_dir=None,
+                workers=1, verbose=0, allow_download=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def export_data():
+    labels = np.random.default_rng(1).integers(0, 10, 200)
+    images = synthetic_images(labels, seed=5).astype(np.float32)[..., None] / 255.0
+    return ExportData(test_images=images, test_labels=labels, calibration=images[:64])
+
+
+def loose():
+    # one epoch on 240 images: int8 agreement is not meaningful, the other checks are
+    return verify.Thresholds(int8_agreement=0.0, int8_max_drop=1.0)
+
+
+def test_export_writes_verified_self_describing_files(trained_run, export_data, monkeypatch):
+    out = trained_run / "models"
+    reports, entries = export_run("model3", trained_run / "runs" / "model3", out, export_data, limits=loose())
+    assert all(r.passed for r in reports)
+    names = {c.name for r in reports for c in r.checks}
+    assert {"onnx checker", "random/training ops", "interface", "rows sum to 1"} <= names
+    manifest = json.loads((out / "models.json").read_text())["models"]
+    assert [(e["file"], e["precision"]) for e in manifest] == [("model3.onnx", "fp32"), ("model3.int8.onnx", "int8")]
+    assert (out / "cards" / "model3.md").read_text().startswith("# Model card: model3")
+    monkeypatch.setattr(runtime, "MODELS_DIR", out)
+    for entry in manifest:
+        assert runtime.sha256_file(out / entry["file"]) == entry["sha256"]
+        model = OnnxModel("model3", entry["precision"])
+        assert model.info.metadata["class_names"] == list(CLASS_NAMES)
+        assert model.info.metadata["quantization"] == entry["quantization"]
+        probs = model.predict(export_data.test_images[:8])
+        assert probs.shape == (8, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    fp32 = onnx.load(out / "model3.onnx")
+    ops = {node.op_type for node in fp32.graph.node}
+    assert not ops & verify.RANDOM_OPS and "Transpose" not in ops  # flatten transpose folded
+    assert entries[0]["macs_per_image"] == count_macs(fp32) > 0
+    int8 = onnx.load(out / "model3.int8.onnx")
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in int8.graph.node}
+    assert entries[1]["bytes"] < entries[0]["bytes"] / 2
+
+    # a tampered file is refused by the runtime
+    data = bytearray((out / "model3.int8.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (out / "model3.int8.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match"):
+        OnnxModel("model3", "int8")
+
+
+def test_dynamic_quantization_is_recorded(trained_run, export_data):
+    out = trained_run / "dynamic"
+    _, entries = export_run("model3", trained_run / "runs" / "model3", out, export_data, "dynamic", loose())
+    assert entries[1]["quantization"] == "dynamic"
+    assert "MatMulInteger" in {n.op_type for n in onnx.load(out / "model3.int8.onnx").graph.node} or \
+        "DynamicQuantizeLinear" in {n.op_type for n in onnx.load(out / "model3.int8.onnx").graph.node}
+
+
+@pytest.mark.parametrize("limits", [verify.Thresholds(max_abs_diff=-1.0),
+                                    verify.Thresholds(int8_agreement=1.01, int8_max_drop=1.0)])
+def test_a_failing_check_fails_loudly_and_writes_nothing(trained_run, export_data, limits):
+    out = trained_run / "failing"
+    with pytest.raises(verify.VerificationError, match="FAIL"):
+        export_run("model3", trained_run / "runs" / "model3", out, export_data, limits=limits)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_flatten_transpose_folding_keeps_the_numbers(trained_run, export_data):
+    import keras
+
+    model = keras.models.load_model(trained_run / "runs" / "model3" / "model.keras", compile=False)
+    proto = keras_to_onnx(model)
+    onnx_probs = verify.run(proto, export_data.test_images)
+    keras_probs = model.predict(export_data.test_images, verbose=0)
+    assert np.abs(onnx_probs - keras_probs).max() < 1e-5
+
+
+def test_export_cli_reports_a_missing_run(tmp_path, capsys, monkeypatch):
+    from export.__main__ import main
+
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "none"))
+    code = main(["--model", "model1", "--runs", str(tmp_path), "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
