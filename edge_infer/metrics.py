@@ -1,0 +1,58 @@
+"""Scores from predicted probabilities and true labels. Pure NumPy functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    if len(labels) == 0:
+        return float("nan")
+    return float((np.asarray(probabilities).argmax(1) == np.asarray(labels)).mean())
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows are true classes, columns predicted classes."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
+    """Recall per true class; NaN for a class with no examples."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE (Guo et al. 2017): confidence vs accuracy gap, averaged over equal-width bins."""
+    probabilities = np.asarray(probabilities)
+    if len(labels) == 0:
+        return float("nan")
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == np.asarray(labels)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray, num_classes: int = 10) -> dict:
+    """Everything the evaluation reports for one set of predictions, as plain JSON-able data."""
+    probabilities = np.asarray(probabilities)
+    labels = np.asarray(labels)
+    matrix = confusion_matrix(probabilities.argmax(1), labels, num_classes) if len(labels) else \
+        np.zeros((num_classes, num_classes), dtype=np.int64)
+    return {
+        "images": int(len(labels)),
+        "accuracy": accuracy(probabilities, labels),
+        "per_class_accuracy": [None if np.isnan(v) else float(v) for v in per_class_accuracy(matrix)],
+        "confusion_matrix": matrix.tolist(),
+        "ece": expected_calibration_error(probabilities, labels),
+        "mean_confidence": float(probabilities.max(1).mean()) if len(labels) else float("nan"),
+    }

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_infer import metrics
+
+
+def one_hot(indices, classes=3, confidence=1.0):
+    probs = np.full((len(indices), classes), (1 - confidence) / (classes - 1))
+    probs[np.arange(len(indices)), indices] = confidence
+    return probs
+
+
+def test_accuracy_and_confusion():
+    probs = one_hot([0, 1, 2, 2])
+    labels = np.array([0, 1, 1, 2])
+    assert metrics.accuracy(probs, labels) == 0.75
+    matrix = metrics.confusion_matrix(probs.argmax(1), labels, 3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    per_class = metrics.per_class_accuracy(matrix)
+    assert per_class.tolist() == [1.0, 0.5, 1.0]
+
+
+def test_per_class_accuracy_is_nan_for_absent_classes():
+    matrix = metrics.confusion_matrix(np.array([0]), np.array([0]), 3)
+    assert np.isnan(metrics.per_class_accuracy(matrix)[1])
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy():
+    # confidence 0.75 on four predictions, three of them right
+    probs = one_hot([0, 0, 0, 0], confidence=0.75)
+    assert metrics.expected_calibration_error(probs, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
+
+
+def test_ece_of_a_confidently_wrong_model_is_large():
+    probs = one_hot([0, 0], confidence=1.0)
+    assert metrics.expected_calibration_error(probs, np.array([1, 1])) == pytest.approx(1.0)
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=50), st.integers(0, 1000))
+def test_scores_are_consistent(labels, seed):
+    labels = np.array(labels)
+    probs = np.random.default_rng(seed).dirichlet(np.ones(5), size=len(labels))
+    result = metrics.score(probs, labels, 5)
+    matrix = np.array(result["confusion_matrix"])
+    assert matrix.sum() == len(labels)
+    assert np.trace(matrix) / len(labels) == pytest.approx(result["accuracy"])
+    assert 0.0 <= result["ece"] <= 1.0
