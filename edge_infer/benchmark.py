@@ -1,0 +1,149 @@
+"""Speed on this machine: model-only latency and throughput, and end to end on folders.
+
+Measures with time.perf_counter; returns plain data for the CLI to format.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from . import io as image_io
+from .classifier import Classifier
+from .preprocess import preprocess
+from .runtime import OnnxModel
+
+DEFAULT_BATCH_SIZES = (1, 32, 256)
+_INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                      "amx_int8", "amx_bf16", "neon", "asimddp")
+
+
+def machine() -> dict:
+    """CPU model, cores and the instruction sets that matter for int8 and fp32 kernels."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and cpu in ("", platform.machine(), platform.processor()):
+                cpu = value.strip()
+            elif key in ("flags", "Features"):
+                flags.update(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "instruction_sets": [flag for flag in _INTERESTING_FLAGS if flag in flags],
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "numpy": np.__version__,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _percentiles(samples_s: list[float]) -> dict:
+    micro = np.asarray(samples_s) * 1e6
+    return {"p50": float(np.percentile(micro, 50)), "p90": float(np.percentile(micro, 90)),
+            "p99": float(np.percentile(micro, 99)), "mean": float(micro.mean()), "runs": len(micro)}
+
+
+def model_speed(model: str, precision: str, threads: int | None = None,
+                batch_sizes=DEFAULT_BATCH_SIZES, latency_runs: int = 2000, warmup: int = 50,
+                min_seconds: float = 1.0, seed: int = 0) -> dict:
+    """Session creation, first inference, batch-1 latency percentiles, throughput per batch size."""
+    start = time.perf_counter()
+    loaded = OnnxModel(model, precision, threads)
+    created = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
+    one = rng.random((1, 28, 28, 1), dtype=np.float32)
+    start = time.perf_counter()
+    loaded.predict(one)
+    first = time.perf_counter() - start
+    for _ in range(warmup):
+        loaded.predict(one)
+    samples = []
+    for _ in range(latency_runs):
+        tick = time.perf_counter()
+        loaded.predict(one)
+        samples.append(time.perf_counter() - tick)
+    throughput = {}
+    for batch_size in batch_sizes:
+        batch = rng.random((batch_size, 28, 28, 1), dtype=np.float32)
+        loaded.predict(batch)  # warm-up for this shape
+        runs, tick = 0, time.perf_counter()
+        while True:
+            loaded.predict(batch)
+            runs += 1
+            elapsed = time.perf_counter() - tick
+            if elapsed >= min_seconds and runs >= 3:
+                break
+        throughput[str(batch_size)] = batch_size * runs / elapsed
+    manifest = loaded.info.manifest or {}
+    return {
+        "model": loaded.info.name,
+        "precision": loaded.info.precision,
+        "file": str(loaded.info.path),
+        "bytes": loaded.info.path.stat().st_size,
+        "params": loaded.info.metadata.get("params"),
+        "macs_per_image": manifest.get("macs_per_image"),
+        "test_accuracy": loaded.info.metadata.get("test_accuracy"),
+        "threads": threads or "default",
+        "session_create_ms": created * 1e3,
+        "first_inference_ms": first * 1e3,
+        "latency_us": _percentiles(samples),
+        "throughput_images_per_s": throughput,
+    }
+
+
+def end_to_end(inputs: list[str], model: str, precision: str = "fp32", threads: int | None = None,
+               batch_size: int = 256, workers: int | None = None, recursive: bool = True,
+               preprocessing: str = "robust", repeats: int = 1) -> dict:
+    """Images per second for decode + preprocess + infer through the real classify path,
+    plus a single-threaded split of where the time goes per image."""
+    collected = image_io.collect(inputs, recursive=recursive)
+    files = [f for f in collected.files if not f.error]
+    if not files:
+        raise ValueError(f"no images found in {' '.join(inputs)}")
+    classifier = Classifier(model, precision, preprocessing, batch_size, threads, workers)
+    walls = []
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        records = classifier.classify_files(files)
+        walls.append(time.perf_counter() - tick)
+    wall = min(walls)
+    sample = files[: min(len(files), 500)]
+    decode = prep = 0.0
+    arrays = []
+    for item in sample:
+        tick = time.perf_counter()
+        try:
+            image = image_io.open_image(item.path)
+        except image_io.ImageError:
+            continue
+        mid = time.perf_counter()
+        arrays.append(preprocess(image, preprocessing))
+        done = time.perf_counter()
+        decode += mid - tick
+        prep += done - mid
+    batch = np.stack(arrays)
+    tick = time.perf_counter()
+    classifier.classify_arrays(batch)
+    infer = time.perf_counter() - tick
+    n = max(1, len(arrays))
+    return {
+        "inputs": inputs,
+        "images": len(files),
+        "failed": sum(1 for r in records if r.error),
+        "workers": classifier.workers,
+        "batch_size": batch_size,
+        "wall_s": wall,
+        "images_per_s": len(files) / wall,
+        "single_thread_ms_per_image": {"decode": 1e3 * decode / n, "preprocess": 1e3 * prep / n,
+                                       "inference": 1e3 * infer / n},
+    }

@@ -1,0 +1,257 @@
+"""The `edge-infer` command line: a thin layer that parses options, calls the library, prints.
+
+Exit codes: 0 all inputs classified; 1 some inputs failed (each reported on stderr and in the
+output); 2 usage error or nothing usable (no model, no images). 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import formats
+from .runtime import DEFAULT_MODEL, PRECISIONS, ModelError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str) -> None:
+    click.echo(f"edge-infer: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def emit(text: str, output: str | None) -> None:
+    """To stdout, or to a file written atomically."""
+    if output:
+        from .io import write_atomic
+
+        try:
+            write_atomic(output, text)
+        except OSError as exc:
+            fail(f"{output}: cannot write ({exc.strerror or exc})")
+    else:
+        click.echo(text, nl=False)
+
+
+model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
+                            help="shipped model name or path to an ONNX file")
+precision_option = click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+threads_option = click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edge-infer")
+def main() -> None:
+    """Classify clothing photos into the 10 Fashion-MNIST classes, on CPU."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--recursive", "-r", is_flag=True, help="descend into sub-folders")
+@model_option
+@precision_option
+@click.option("--preprocess", "preprocessing", type=click.Choice(["robust", "plain"]), default="robust",
+              show_default=True, help="robust: undo a photo's presentation; plain: the study's squash")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@threads_option
+@click.option("--workers", type=click.IntRange(min=1), help="decode/preprocess threads")
+@click.option("--top-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="below it the label is 'uncertain' (best guess kept in best_label)")
+@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
+@click.option("--save-preprocessed", type=click.Path(file_okay=False), help="save what the model saw as PNGs")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar and no per-file error lines")
+def classify(inputs, recursive, model, precision, preprocessing, batch_size, threads, workers, top_k,
+             min_confidence, fmt, output, save_preprocessed, quiet):
+    """Classify image files, folders or glob patterns."""
+    from .classifier import Classifier
+
+    try:
+        classifier = Classifier(model, precision, preprocessing, batch_size, threads, workers, top_k, min_confidence)
+    except ModelError as exc:
+        fail(str(exc))
+    from .io import collect
+
+    collected = collect(list(inputs), recursive=recursive)
+    if not collected.files:
+        fail(f"no images found in {' '.join(inputs)} ({collected.skipped} non-image files skipped)")
+    show_progress = not quiet and sys.stderr.isatty() and len(collected.files) > 200
+    records = classifier.classify_files(collected.files, save_preprocessed,
+                                        _progress_printer() if show_progress else None)
+    if show_progress:
+        click.echo("", err=True)
+    dicts = [r.to_dict() for r in records]
+    failed = [r for r in dicts if r["error"]]
+    if not quiet:
+        for record in failed:
+            click.echo(f"edge-infer: {record['path']}: {record['error']}", err=True)
+    emit(formats.format_records(dicts, fmt, collected.skipped), output)
+    if len(failed) == len(dicts):
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _progress_printer():
+    def report(done: int, total: int) -> None:
+        click.echo(f"\rclassified {done}/{total}", err=True, nl=False)
+
+    return report
+
+
+@main.command("models")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_models(fmt):
+    """List the shipped models with their accuracy and size."""
+    from .runtime import load_manifest
+
+    entries = load_manifest().get("models", [])
+    if fmt == "json":
+        click.echo(json.dumps(entries, indent=2))
+        return
+    if not entries:
+        fail("no models are shipped in this install")
+    rows = [
+        [e["name"], e["precision"], e["file"], f"{e['params']:,}", f"{e['bytes'] / 1024:.0f} KiB",
+         f"{e['test_accuracy']:.4f}" if e.get("test_accuracy") is not None else "-"]
+        for e in entries
+    ]
+    click.echo(formats.render_table(rows, ["model", "precision", "file", "params", "size", "test acc"],
+                                    align_right=[3, 4, 5]), nl=False)
+
+
+@main.command()
+@click.argument("model", default=DEFAULT_MODEL)
+@precision_option
+def info(model, precision):
+    """Print a model's self-description (ONNX metadata) and manifest entry."""
+    from .runtime import OnnxModel
+
+    try:
+        loaded = OnnxModel(model, precision)
+    except ModelError as exc:
+        fail(str(exc))
+    session = loaded.session
+    description = {
+        "path": str(loaded.info.path),
+        "inputs": [{"name": i.name, "shape": i.shape, "type": i.type} for i in session.get_inputs()],
+        "outputs": [{"name": o.name, "shape": o.shape, "type": o.type} for o in session.get_outputs()],
+        "metadata": loaded.info.metadata,
+        "manifest": loaded.info.manifest,
+    }
+    click.echo(json.dumps(description, indent=2))
+
+
+@main.command()
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--model", "-m", "models", multiple=True, default=[DEFAULT_MODEL], show_default=True,
+              help="model name or ONNX path; repeat to compare")
+@click.option("--precision", "precisions", multiple=True, type=click.Choice(PRECISIONS), default=["fp32"],
+              show_default=True, help="repeat to compare fp32 and int8")
+@click.option("--data-dir", help="folder with the Fashion-MNIST files (default: search the usual places)")
+@click.option("--no-test-set", is_flag=True, help="only score the labelled folders")
+@click.option("--corruption-images", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="test images per corruption and severity (0 skips the suite; 10000 is all)")
+@click.option("--corruption", "corruption_names", multiple=True, help="only these corruptions (repeatable)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@threads_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
+def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names, seed,
+             threads, fmt, output):
+    """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
+    from . import corruptions, datasets
+    from .classifier import Classifier
+    from .evaluate import LabelsError, evaluate_model, read_labelled_folder
+
+    unknown = sorted(set(corruption_names) - set(corruptions.CORRUPTIONS))
+    if unknown:
+        fail(f"unknown corruption {', '.join(unknown)}; choose from {', '.join(corruptions.CORRUPTIONS)}")
+    try:
+        labelled = [read_labelled_folder(folder) for folder in folders]
+    except LabelsError as exc:
+        fail(str(exc))
+    test = None
+    if not no_test_set:
+        try:
+            test = datasets.load_split("test", datasets.find_data_dir(data_dir))
+        except datasets.DatasetError as exc:
+            fail(f"{exc} (or pass --no-test-set to score only folders)")
+    elif not labelled:
+        fail("nothing to evaluate: give labelled folders or drop --no-test-set")
+    results = []
+    for model in models:
+        for precision in precisions:
+            try:
+                classifier = Classifier(model, precision, threads=threads)
+            except ModelError as exc:
+                fail(str(exc))
+            results.append(evaluate_model(
+                classifier, test.images if test else None, test.labels if test else None, labelled,
+                corruption_images if test else 0, list(corruption_names) or None, seed))
+    if fmt == "json":
+        emit(json.dumps({"results": results}, indent=2) + "\n", output)
+    else:
+        emit(formats.evaluation_tables(results), output)
+
+
+def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("give comma-separated integers, e.g. 1,32,256") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("batch sizes must be at least 1")
+    return sizes
+
+
+@main.command()
+@click.argument("folders", nargs=-1)
+@click.option("--model", "-m", "models", multiple=True, help="model name or ONNX path (default: every shipped model)")
+@click.option("--precision", "precisions", multiple=True, type=click.Choice(PRECISIONS),
+              default=list(PRECISIONS), show_default=True)
+@click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_batch_sizes)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="onnxruntime intra-op threads for the model-only numbers")
+@click.option("--runs", type=click.IntRange(min=10), default=2000, show_default=True, help="batch-1 latency runs")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
+def benchmark(folders, models, precisions, batch_sizes, threads, runs, fmt, output):
+    """Latency and throughput per model and precision; images/s end to end on FOLDERS."""
+    from . import benchmark as bench
+    from .runtime import shipped_names
+
+    names = list(models) or shipped_names()
+    if not names:
+        fail("no models to benchmark")
+    try:
+        speed = [bench.model_speed(name, precision, threads, batch_sizes, runs)
+                 for name in names for precision in precisions]
+        folder_results = [bench.end_to_end([folder], names[0], precisions[0]) for folder in folders]
+    except (ModelError, ValueError) as exc:
+        fail(str(exc))
+    result = {"machine": bench.machine(), "settings": {"threads": threads, "batch_sizes": list(batch_sizes),
+                                                       "latency_runs": runs}, "models": speed,
+              "end_to_end": folder_results}
+    if fmt == "json":
+        emit(json.dumps(result, indent=2) + "\n", output)
+    else:
+        emit(formats.benchmark_tables(result), output)
+
+
+def run() -> None:
+    """Console-script entry: one line instead of a traceback for anything unexpected."""
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("edge-infer: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence; EDGE_INFER_DEBUG shows the traceback
+        if os.environ.get("EDGE_INFER_DEBUG"):
+            raise
+        click.echo(f"edge-infer: internal error: {type(exc).__name__}: {exc} "
+                   "(set EDGE_INFER_DEBUG=1 for a traceback)", err=True)
+        sys.exit(EXIT_USAGE)
