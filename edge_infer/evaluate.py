@@ -1,0 +1,131 @@
+"""How right and how robust a model is: clean test set, corruption suite, labelled folders.
+
+Library functions return plain data (dicts of numbers); `cli.py` formats them.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import corruptions, metrics
+from .classes import CLASS_NAMES
+from .classifier import Classifier, load_and_preprocess
+from .io import InputFile
+
+
+class LabelsError(Exception):
+    """A folder's labels.csv is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class LabelledFolder:
+    root: Path
+    files: list[InputFile]
+    labels: np.ndarray
+
+
+def read_labelled_folder(folder: str | Path) -> LabelledFolder:
+    """A folder with labels.csv (columns file, class_index; file relative to the folder)."""
+    root = Path(folder)
+    table = root / "labels.csv"
+    if not table.is_file():
+        raise LabelsError(f"{root}: no labels.csv (columns: file,class_index)")
+    files, labels = [], []
+    try:
+        with table.open(newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    index = int(row["class_index"])
+                    name = row["file"]
+                except (KeyError, TypeError, ValueError):
+                    raise LabelsError(f"{table}:{line}: needs 'file' and an integer 'class_index'") from None
+                if not 0 <= index < len(CLASS_NAMES):
+                    raise LabelsError(f"{table}:{line}: class_index {index} is not 0-{len(CLASS_NAMES) - 1}")
+                files.append(InputFile(root / name, name))
+                labels.append(index)
+    except OSError as exc:
+        raise LabelsError(f"{table}: cannot read ({exc.strerror or exc})") from None
+    return LabelledFolder(root, files, np.array(labels, dtype=np.int64))
+
+
+def evaluate_folder(classifier: Classifier, folder: LabelledFolder, preprocessing: str) -> dict:
+    """Scores on a labelled folder. Unreadable files are listed and count as wrong in `accuracy`."""
+    good, arrays, errors = [], [], []
+    for i, item in enumerate(folder.files):
+        loaded = load_and_preprocess(item, preprocessing)
+        if loaded.array is None:
+            errors.append({"path": item.name, "error": loaded.error})
+        else:
+            good.append(i)
+            arrays.append(loaded.array)
+    probabilities = classifier.classify_arrays(np.stack(arrays)) if arrays else np.zeros((0, len(CLASS_NAMES)))
+    labels = folder.labels[good]
+    result = metrics.score(probabilities, labels, len(CLASS_NAMES))
+    if len(folder.files):
+        result["accuracy"] = float((probabilities.argmax(1) == labels).sum() / len(folder.files))
+    result["images"] = len(folder.files)
+    result["errors"] = errors
+    result["predictions"] = [
+        {"path": folder.files[i].name, "label": int(folder.labels[i]), "predicted": int(p.argmax()),
+         "confidence": float(p.max())}
+        for i, p in zip(good, probabilities)
+    ]
+    return result
+
+
+def evaluate_corruptions(classifier: Classifier, images: np.ndarray, labels: np.ndarray,
+                         names: list[str] | None = None, severities=corruptions.SEVERITIES,
+                         seed: int = 0) -> dict:
+    """Accuracy per corruption and severity on uint8 (N, 28, 28) images."""
+    names = list(corruptions.CORRUPTIONS) if names is None else names
+    table = {}
+    for name in names:
+        table[name] = {}
+        for severity in severities:
+            corrupted = corruptions.corrupt(images, name, severity, seed)
+            probabilities = classifier.classify_arrays(corrupted.astype(np.float32) / 255.0)
+            table[name][str(severity)] = metrics.accuracy(probabilities, labels)
+    per_corruption = {name: float(np.mean(list(row.values()))) for name, row in table.items()}
+    return {
+        "images": int(len(labels)),
+        "seed": seed,
+        "accuracy": table,
+        "mean_per_corruption": per_corruption,
+        "mean_corruption_accuracy": float(np.mean(list(per_corruption.values()))) if per_corruption else None,
+    }
+
+
+def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None,
+                   test_labels: np.ndarray | None = None, folders: list[LabelledFolder] = (),
+                   corruption_images: int = 0, corruption_names: list[str] | None = None,
+                   seed: int = 0) -> dict:
+    """Everything for one model and precision. `test_images` are uint8 (N, 28, 28)."""
+    started = time.perf_counter()
+    info = classifier.model.info
+    result = {"model": info.name, "precision": info.precision, "path": str(info.path),
+              "params": info.metadata.get("params")}
+    if test_images is not None:
+        probabilities = classifier.classify_arrays(test_images.astype(np.float32) / 255.0)
+        result["clean"] = metrics.score(probabilities, test_labels, len(CLASS_NAMES))
+        if corruption_images:
+            subset = np.random.default_rng(seed).permutation(len(test_images))[:corruption_images]
+            subset.sort()
+            suite = evaluate_corruptions(classifier, test_images[subset], test_labels[subset],
+                                         corruption_names, seed=seed)
+            clean_subset = metrics.accuracy(probabilities[subset], test_labels[subset])
+            suite["clean_accuracy_same_images"] = clean_subset
+            if suite["mean_corruption_accuracy"] is not None and clean_subset > 0:
+                suite["relative_drop"] = (clean_subset - suite["mean_corruption_accuracy"]) / clean_subset
+            result["corruptions"] = suite
+    result["folders"] = {}
+    for folder in folders:
+        result["folders"][str(folder.root)] = {
+            method: evaluate_folder(classifier, folder, method) for method in ("robust", "plain")
+        }
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result

@@ -1,0 +1,89 @@
+"""edge-infer evaluate: labelled folders, the corruption suite on (tiny) test data, errors."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from edge_infer.cli import main
+from edge_infer.evaluate import LabelsError, read_labelled_folder
+
+from .conftest import make_dataset
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    rows = ["file,class_index,class_name"]
+    for i in range(4):
+        image = Image.new("RGB", (120, 160), (250, 250, 250))
+        image.paste((20, 20, 20), (30, 10 + i, 90, 150))
+        image.save(folder / f"{i}.png")
+        rows.append(f"{i}.png,{i % 2},x")
+    (folder / "broken.png").write_bytes(b"nope")
+    rows.append("broken.png,1,x")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["evaluate", *args], catch_exceptions=False)
+
+
+def test_folder_scores_count_unreadable_files_as_wrong(labelled):
+    result = invoke(str(labelled), "--no-test-set", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    scores = json.loads(result.stdout)["results"][0]["folders"][str(labelled)]
+    for method in ("robust", "plain"):
+        assert scores[method]["images"] == 5
+        assert scores[method]["errors"] == [{"path": "broken.png", "error": "not a recognised image format"}]
+        assert len(scores[method]["predictions"]) == 4
+        correct = sum(p["label"] == p["predicted"] for p in scores[method]["predictions"])
+        assert scores[method]["accuracy"] == pytest.approx(correct / 5)
+
+
+def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):
+    data = make_dataset(tmp_path / "data", n_train=50, n_test=60)
+    result = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "30", "--corruption", "rotate",
+                    "--corruption", "shot_noise", "-m", "model1", "--precision", "fp32", "--precision", "int8",
+                    "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    results = json.loads(result.stdout)["results"]
+    assert [(r["model"], r["precision"]) for r in results] == [("model1", "fp32"), ("model1", "int8")]
+    for r in results:
+        assert r["clean"]["images"] == 60 and np.array(r["clean"]["confusion_matrix"]).sum() == 60
+        suite = r["corruptions"]
+        assert suite["images"] == 30 and set(suite["accuracy"]) == {"rotate", "shot_noise"}
+        assert set(suite["accuracy"]["rotate"]) == {"1", "2", "3", "4", "5"}
+        assert 0 <= suite["mean_corruption_accuracy"] <= 1
+    table = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "10", "--corruption", "rotate",
+                   "-m", "model1")
+    assert "rotate" in table.stdout and "clean %" in table.stdout and "Trouser" in table.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--no-test-set"], "nothing to evaluate"),
+    (["--corruption", "melt"], "unknown corruption melt"),
+])
+def test_usage_errors(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_missing_test_data_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    result = invoke("--data-dir", str(tmp_path))
+    assert result.exit_code == 2 and "apt-get install dataset-fashion-mnist" in result.stderr
+
+
+def test_folder_without_labels(tmp_path):
+    with pytest.raises(LabelsError, match="no labels.csv"):
+        read_labelled_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,class_index\na.png,12\n")
+    with pytest.raises(LabelsError, match="class_index 12"):
+        read_labelled_folder(tmp_path)
+    result = invoke(str(tmp_path), "--no-test-set")
+    assert result.exit_code == 2 and "labels.csv" in result.stderr
