@@ -17,6 +17,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from edge_infer.io import write_atomic
 from edge_infer.runtime import INPUT_NAME
 
 METHODS = ("static", "dynamic")
@@ -78,12 +79,4 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
 
 def save_model(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Save atomically, so a failed export never leaves half a model where the runtime looks."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, proto.SerializeToString())

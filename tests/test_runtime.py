@@ -1,10 +1,8 @@
 """Shipped models: manifest accurate, metadata self-describing, tampering refused."""
 
-import json
 import shutil
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from edge_infer import CLASS_NAMES, runtime

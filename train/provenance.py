@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
+
+from edge_infer.io import write_atomic
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> str:
@@ -25,12 +26,4 @@ def git_commit(repo: str | os.PathLike | None = None) -> str:
 def write_json_atomic(path: str | os.PathLike, value) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(value, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, json.dumps(value, indent=2) + "\n")
