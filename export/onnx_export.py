@@ -32,6 +32,7 @@ def keras_to_onnx(model, opset: int = OPSET) -> onnx.ModelProto:
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
     fold_flatten_transpose(proto)
+    fold_affine_into_next_conv(proto)
     return proto
 
 
@@ -86,6 +87,87 @@ def fold_flatten_transpose(proto: onnx.ModelProto) -> bool:
         _remove_dead_nodes(graph)
         return True
     return False
+
+
+def _attribute(node, name, default=None):
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return onnx.helper.get_attribute_value(attribute)
+    return default
+
+
+def fold_affine_into_next_conv(proto: onnx.ModelProto) -> int:
+    """Fold a per-channel Mul/Add (a batch-norm placed after a ReLU, as in the study's model3)
+    into the next unpadded convolution, through any max-pools between them.
+
+    max(a*x + b) = a*max(x) + b holds when every scale a is positive, and an unpadded Conv
+    of (a*y + b) is a Conv of y with weights scaled by a and a bias grown by W.b. Otherwise
+    the affine op stays as float arithmetic between quantize/dequantize pairs in int8.
+    Returns how many were folded.
+    """
+    graph = proto.graph
+    folded = 0
+    while True:
+        consumers: dict[str, list] = {}
+        for node in graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node)
+        inits = _initializers(graph)
+        graph_outputs = {o.name for o in graph.output}
+
+        def only_user(name):
+            users = consumers.get(name, [])
+            return users[0] if len(users) == 1 and name not in graph_outputs else None
+
+        for mul in graph.node:
+            if mul.op_type != "Mul" or mul.input[1] not in inits:
+                continue
+            add = only_user(mul.output[0])
+            if add is None or add.op_type != "Add" or add.input[1] not in inits:
+                continue
+            scale = numpy_helper.to_array(inits[mul.input[1]])
+            shift = numpy_helper.to_array(inits[add.input[1]])
+            if scale.ndim != 4 or scale.shape[0] != 1 or scale.shape[2:] != (1, 1) or shift.shape != scale.shape:
+                continue
+            pools, node = [], only_user(add.output[0])
+            while node is not None and node.op_type == "MaxPool":
+                pools.append(node)
+                node = only_user(node.output[0])
+            conv = node
+            if conv is None or conv.op_type != "Conv" or conv.input[1] not in inits:
+                continue
+            if pools and not (scale > 0).all():
+                continue  # max-pool commutes only with a positive scale
+            padded = any(_attribute(conv, "pads", [])) or _attribute(conv, "auto_pad", b"NOTSET") not in (
+                b"NOTSET", b"VALID")
+            if padded or _attribute(conv, "group", 1) != 1:
+                continue  # zero padding of (a*y + b) is not a*(padded y) + b
+            weight_init = inits[conv.input[1]]
+            weight = numpy_helper.to_array(weight_init)
+            a = scale.reshape(1, -1, 1, 1)
+            b = shift.reshape(1, -1, 1, 1)
+            if weight.shape[1] != a.shape[1]:
+                continue
+            extra_bias = (weight * b).sum(axis=(1, 2, 3))
+            weight_init.CopyFrom(numpy_helper.from_array((weight * a).astype(weight.dtype), weight_init.name))
+            if len(conv.input) > 2 and conv.input[2] in inits:
+                bias_init = inits[conv.input[2]]
+                bias = numpy_helper.to_array(bias_init) + extra_bias
+                bias_init.CopyFrom(numpy_helper.from_array(bias.astype(weight.dtype), bias_init.name))
+            else:
+                name = conv.output[0] + "__folded_bias"
+                graph.initializer.append(numpy_helper.from_array(extra_bias.astype(weight.dtype), name))
+                del conv.input[2:]
+                conv.input.append(name)
+            first = pools[0] if pools else conv
+            first.input[0] = mul.input[0]
+            graph.node.remove(mul)
+            graph.node.remove(add)
+            _remove_dead_nodes(graph)
+            folded += 1
+            break
+        else:
+            return folded
 
 
 def _static_shapes(proto: onnx.ModelProto) -> dict[str, list]:

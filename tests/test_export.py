@@ -66,6 +66,7 @@ def test_export_writes_verified_self_describing_files(trained_run, export_data, 
     fp32 = onnx.load(out / "model3.onnx")
     ops = {node.op_type for node in fp32.graph.node}
     assert not ops & verify.RANDOM_OPS and "Transpose" not in ops  # flatten transpose folded
+    assert "Mul" not in ops  # the batch-norm after ReLU folded into the second convolution
     assert entries[0]["macs_per_image"] == count_macs(fp32) > 0
     int8 = onnx.load(out / "model3.int8.onnx")
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in int8.graph.node}
