@@ -217,9 +217,11 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="onnxruntime intra-op threads for the model-only numbers")
 @click.option("--runs", type=click.IntRange(min=10), default=2000, show_default=True, help="batch-1 latency runs")
+@click.option("--seconds", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="how long to run each throughput measurement")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
-def benchmark(folders, models, precisions, batch_sizes, threads, runs, fmt, output):
+def benchmark(folders, models, precisions, batch_sizes, threads, runs, seconds, fmt, output):
     """Latency and throughput per model and precision; images/s end to end on FOLDERS."""
     from . import benchmark as bench
     from .runtime import shipped_names
@@ -228,13 +230,14 @@ def benchmark(folders, models, precisions, batch_sizes, threads, runs, fmt, outp
     if not names:
         fail("no models to benchmark")
     try:
-        speed = [bench.model_speed(name, precision, threads, batch_sizes, runs)
+        speed = [bench.model_speed(name, precision, threads, batch_sizes, runs, min_seconds=seconds)
                  for name in names for precision in precisions]
         folder_results = [bench.end_to_end([folder], names[0], precisions[0]) for folder in folders]
     except (ModelError, ValueError) as exc:
         fail(str(exc))
     result = {"machine": bench.machine(), "settings": {"threads": threads, "batch_sizes": list(batch_sizes),
-                                                       "latency_runs": runs}, "models": speed,
+                                                       "latency_runs": runs, "throughput_seconds": seconds},
+              "models": speed,
               "end_to_end": folder_results}
     if fmt == "json":
         emit(json.dumps(result, indent=2) + "\n", output)
