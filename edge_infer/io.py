@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -115,11 +116,12 @@ def open_image(path: str | os.PathLike, draft_size: int = DRAFT_SIZE) -> Image.I
     """Open and fully decode one image, or raise ImageError naming the reason."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except OSError as exc:
         raise ImageError(_os_reason(exc)) from None
-    if path.is_dir():
+    if stat.S_ISDIR(status.st_mode):
         raise ImageError("is a directory, not an image")
+    size = status.st_size
     if size == 0:
         raise ImageError("empty file")
     if size > MAX_FILE_BYTES:

@@ -62,13 +62,13 @@ def flatten_on_white(image: Image.Image) -> Image.Image:
     return image
 
 
-def is_fashion_mnist_form(image: Image.Image) -> bool:
-    """28x28 grey with a dark border: already what the model wants, so left untouched."""
+def fashion_mnist_form(image: Image.Image) -> np.ndarray | None:
+    """The pixels of a 28x28 grey image with a dark border (already what the model wants), else None."""
     if image.size != (IMAGE_SIZE, IMAGE_SIZE) or image.mode != "L":
-        return False
+        return None
     arr = np.asarray(image)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    return float(np.median(border)) < 16
+    return arr if float(np.median(border)) < 16 else None
 
 
 def plain(image: Image.Image) -> np.ndarray:
@@ -144,8 +144,9 @@ def _mass_span(profile: np.ndarray) -> tuple[int, int]:
 def robust(image: Image.Image) -> np.ndarray:
     """Any photo to a 28x28 float32 array, bright object centred on black, in [0, 1]."""
     image = normalise_mode(image)
-    if is_fashion_mnist_form(image):
-        return np.asarray(image, dtype=np.float32) / 255.0
+    ready = fashion_mnist_form(image)
+    if ready is not None:
+        return ready.astype(np.float32) / 255.0
     box, background = find_object(image)
     light = background >= 128
     crop = flatten_on_white(image.crop(box)).convert("L")
