@@ -21,11 +21,19 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="output folder (default runs/NAME; with 'all', the parent)")
     parser.add_argument("--limit", type=int, help="use only the first N images (smoke tests)")
     parser.add_argument("--no-download", action="store_true", help="never fetch the dataset")
+    parser.add_argument("--augment", choices=["none", "basic", "photo"],
+                        help="override the recipe's augmentation (ablations)")
+    parser.add_argument("--vertical-flip", action="store_true", help="add the study's vertical flips (ablations)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
     from .fit import train_model
 
+    overrides = {}
+    if args.augment:
+        overrides["augment"] = args.augment
+    if args.vertical_flip:
+        overrides["vertical_flip"] = True
     names = list(REGISTRY) if args.model == "all" else [args.model]
     root = Path(args.out) if (args.out and args.model == "all") else Path("runs")
     histories = {}
@@ -34,7 +42,7 @@ def main(argv=None) -> int:
         try:
             train_model(name, out, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
                         limit=args.limit, verbose=0 if args.quiet else 2,
-                        allow_download=not args.no_download)
+                        allow_download=not args.no_download, **overrides)
         except DatasetError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -94,10 +94,12 @@ def _maybe(images, changed, probability: float):
 _BLUR_KERNEL = np.outer(*(2 * [np.array([0.25, 0.5, 0.25], dtype=np.float32)]))[:, :, None, None]
 
 
-def augment_batch(images):
+def augment_batch(images, vertical_flip: bool = False):
     """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape."""
     batch = tf.shape(images)[0]
     images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
+    if vertical_flip:  # the study's choice, kept only to measure it
+        images = _maybe(images, tf.reverse(images, axis=[1]), 0.5)
     transforms = _affine_transforms(batch, max_shift=2.5, max_degrees=10.0, scale_range=0.1)
     images = tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
@@ -115,7 +117,8 @@ def augment_batch(images):
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, num_classes: int,
-                     roundtrip: np.ndarray | None = None, augment: bool = False) -> tf.data.Dataset:
+                     roundtrip: np.ndarray | None = None, augment: bool = False,
+                     vertical_flip: bool = False) -> tf.data.Dataset:
     """Shuffled batches of (image, one-hot label); augmented when asked."""
     y_onehot = tf.one_hot(y, num_classes)
     if roundtrip is not None:
@@ -132,5 +135,5 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, n
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size)
     if augment:
-        data = data.map(lambda a, b: (augment_batch(a), b), num_parallel_calls=tf.data.AUTOTUNE)
+        data = data.map(lambda a, b: (augment_batch(a, vertical_flip), b), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -84,10 +85,13 @@ def versions() -> dict[str, str]:
 
 def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 data_dir=None, limit: int | None = None, cache_dir: str | os.PathLike | None = "runs/.cache",
-                workers: int = 2, verbose: int = 2, allow_download: bool = True) -> dict:
-    """Train `name` and write model.keras, history.json, run.json (and plots) into `out`."""
+                workers: int = 2, verbose: int = 2, allow_download: bool = True, **overrides) -> dict:
+    """Train `name` and write model.keras, history.json, run.json (and plots) into `out`.
+
+    `overrides` replace recipe fields (e.g. augment="basic") for ablations; run.json records them.
+    """
     spec = REGISTRY[name]
-    recipe = spec.recipe
+    recipe = dataclasses.replace(spec.recipe, **overrides)
     epochs = recipe.epochs if epochs is None else epochs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +120,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     )
     train_ds = augment.training_dataset(
         data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
-        roundtrip=roundtrip, augment=recipe.augment == "photo",
+        roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
     )
     val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
     best_path = out / "best.weights.h5"

@@ -28,7 +28,8 @@ class Recipe:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     reduce_lr_on_plateau: bool = False
-    augment: str = "none"  # "none" or "photo" (train.augment)
+    augment: str = "none"  # "none", "basic" (per-batch ops) or "photo" (basic + photo round trip)
+    vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
     mixed_bfloat16: bool = False
     study_params: int | None = None
     study_test_accuracy: float | None = None

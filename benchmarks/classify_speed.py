@@ -1,0 +1,96 @@
+"""End-to-end speed of `edge-infer classify`, measured on this machine (runtime only).
+
+    python benchmarks/classify_speed.py [--model robust] [--precision fp32]
+
+1. 10,000 Fashion-MNIST test images written as 28x28 PNGs (target >= 5,000 images/s);
+2. 300 listing-style 1-megapixel JPEG photos (target >= 300 images/s);
+3. `edge-infer classify one.png` from a cold start, wall time over 10 runs (target < 0.5 s);
+4. the split of where the time goes, single-threaded, per image.
+Writes benchmarks/results/classify_speed.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from edge_infer import datasets  # noqa: E402
+from edge_infer.benchmark import end_to_end, machine  # noqa: E402
+from edge_infer.photo_style import render_listing_photo  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def write_pngs(folder: Path, images: np.ndarray) -> None:
+    for i, image in enumerate(images):
+        Image.fromarray(image, "L").save(folder / f"{i:05d}.png")
+
+
+def write_photos(folder: Path, images: np.ndarray, seed: int = 0) -> None:
+    """Listing-style photos scaled to about one megapixel (1152x864), JPEG quality 90."""
+    rng = np.random.default_rng(seed)
+    for i, image in enumerate(images):
+        photo = render_listing_photo(image, rng).resize((1152, 864), Image.Resampling.BICUBIC)
+        photo.save(folder / f"{i:04d}.jpg", quality=90)
+
+
+def cold_start(path: Path, model: str, precision: str, runs: int = 10) -> dict:
+    command = [sys.executable, "-m", "edge_infer", "classify", str(path), "-m", model, "--precision", precision, "-q"]
+    walls = []
+    for _ in range(runs):
+        tick = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        walls.append(time.perf_counter() - tick)
+    return {"command": " ".join(["edge-infer", *command[3:]]), "runs": runs,
+            "median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="robust")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--photos", type=int, default=300)
+    args = parser.parse_args()
+    test = datasets.load_split("test")
+    with tempfile.TemporaryDirectory() as tmp:
+        pngs, photos = Path(tmp) / "png", Path(tmp) / "photos"
+        pngs.mkdir()
+        photos.mkdir()
+        write_pngs(pngs, test.images)
+        write_photos(photos, test.images[: args.photos])
+        result = {
+            "machine": machine(),
+            "model": args.model,
+            "precision": args.precision,
+            "png_28x28": end_to_end([str(pngs)], args.model, args.precision, repeats=3),
+            "jpeg_1mp": end_to_end([str(photos)], args.model, args.precision, repeats=3),
+            "cold_start_one_png": cold_start(pngs / "00000.png", args.model, args.precision),
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"classify_speed_{args.model}_{args.precision}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    for key in ("png_28x28", "jpeg_1mp"):
+        r = result[key]
+        split = ", ".join(f"{k} {v:.3f} ms" for k, v in r["single_thread_ms_per_image"].items())
+        print(f"{key}: {r['images']} images, {r['images_per_s']:,.0f} images/s ({r['workers']} workers); "
+              f"single-thread split per image: {split}")
+    cold = result["cold_start_one_png"]
+    print(f"cold start, one PNG: median {cold['median_s']:.3f} s (min {cold['min_s']:.3f}, max {cold['max_s']:.3f})")
+    print(f"wrote {RESULTS / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Training: the study's parameter counts, and a one-epoch run of every builder on tiny data."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from train import data as train_data  # noqa: E402
+from train.models import REGISTRY  # noqa: E402
+
+pytestmark = [pytest.mark.train]
+
+
+@pytest.mark.parametrize("name, params", [("model1", 50_394), ("model2", 225_034), ("model3", 56_778)])
+def test_study_models_match_the_study_parameter_counts(name, params):
+    assert REGISTRY[name].build().count_params() == params
+    assert REGISTRY[name].recipe.study_params == params
+
+
+def test_robust_fits_the_budget_and_is_edge_friendly():
+    model = REGISTRY["robust"].build()
+    assert model.count_params() <= 300_000
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert "Flatten" not in kinds and "GlobalAveragePooling2D" in kinds
+    for i, kind in enumerate(kinds):  # Conv -> BatchNorm -> ReLU, so the batch-norm folds
+        if kind == "Conv2D":
+            assert kinds[i + 1 : i + 3] == ["BatchNormalization", "ReLU"]
+    assert "RandomFlip" not in kinds  # augmentation lives in the data pipeline, not the graph
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    a_train, a_val = train_data.split_validation(100, 20, seed=3)
+    b_train, b_val = train_data.split_validation(100, 20, seed=3)
+    assert np.array_equal(a_val, b_val) and len(np.intersect1d(a_train, a_val)) == 0
+    assert len(a_train) + len(a_val) == 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_one_epoch_writes_a_complete_run(name, tiny_dataset, tmp_path):
+    from train.fit import train_model
+
+    out = tmp_path / name
+    run = train_model(name, out, epochs=1, data_dir=tiny_dataset, cache_dir=None, workers=1, verbose=0,
+                      allow_download=False)
+    assert (out / "model.keras").is_file() and (out / "curves.png").is_file()
+    history = json.loads((out / "history.json").read_text())
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+        assert len(history[key]) == 1, key
+    saved = json.loads((out / "run.json").read_text())
+    assert saved == json.loads(json.dumps(run))
+    assert saved["params"] == REGISTRY[name].build().count_params()
+    assert saved["seed"] == 0 and saved["epochs_run"] == 1 and 0.0 <= saved["test_accuracy"] <= 1.0
+    assert set(saved["data_checksums"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    assert saved["validation_images"] + saved["train_images"] == 300
+
+
+@pytest.mark.slow
+def test_cli_trains_all_and_draws_the_comparison(tiny_dataset, tmp_path):
+    from train.__main__ import main
+
+    runs = tmp_path / "runs"
+    assert main(["--model", "all", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out",
+                 str(runs), "--quiet", "--no-download"]) == 0
+    assert (runs / "comparison.png").is_file()
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == sorted(REGISTRY)
+
+
+def test_missing_data_is_one_clear_error(tmp_path, capsys):
+    from train.__main__ import main
+
+    assert main(["--model", "model1", "--data-dir", str(tmp_path), "--no-download"]) == 2
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
+    from train.__main__ import main
+
+    out = tmp_path / "ablation"
+    assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
+                 "--augment", "basic", "--vertical-flip", "--quiet", "--no-download"]) == 0
+    recipe = json.loads((out / "run.json").read_text())["recipe"]
+    assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True
