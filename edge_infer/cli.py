@@ -163,35 +163,14 @@ def info(model, precision):
 def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names, seed,
              threads, fmt, output):
     """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
-    from . import corruptions, datasets
-    from .classifier import Classifier
-    from .evaluate import LabelsError, evaluate_model, read_labelled_folder
+    from . import corruptions
 
     unknown = sorted(set(corruption_names) - set(corruptions.CORRUPTIONS))
     if unknown:
         fail(f"unknown corruption {', '.join(unknown)}; choose from {', '.join(corruptions.CORRUPTIONS)}")
-    try:
-        labelled = [read_labelled_folder(folder) for folder in folders]
-    except LabelsError as exc:
-        fail(str(exc))
-    test = None
-    if not no_test_set:
-        try:
-            test = datasets.load_split("test", datasets.find_data_dir(data_dir))
-        except datasets.DatasetError as exc:
-            fail(f"{exc} (or pass --no-test-set to score only folders)")
-    elif not labelled:
-        fail("nothing to evaluate: give labelled folders or drop --no-test-set")
-    results = []
-    for model in models:
-        for precision in precisions:
-            try:
-                classifier = Classifier(model, precision, threads=threads)
-            except ModelError as exc:
-                fail(str(exc))
-            results.append(evaluate_model(
-                classifier, test.images if test else None, test.labels if test else None, labelled,
-                corruption_images if test else 0, list(corruption_names) or None, seed))
+    pairs = [(model, precision) for model in models for precision in precisions]
+    results = _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
+                              list(corruption_names) or None, seed)
     if fmt == "json":
         emit(json.dumps({"results": results}, indent=2) + "\n", output)
     else:
@@ -243,6 +222,95 @@ def benchmark(folders, models, precisions, batch_sizes, threads, runs, seconds, 
         emit(json.dumps(result, indent=2) + "\n", output)
     else:
         emit(formats.benchmark_tables(result), output)
+
+
+@main.command("report")
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--evaluation", "evaluation_path", type=click.Path(dir_okay=False),
+              help="JSON from `edge-infer evaluate --format json` (default: evaluate every shipped model now)")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False),
+              help="training runs folder with <model>/history.json")
+@click.option("--benchmark", "benchmark_path", type=click.Path(dir_okay=False),
+              help="JSON from `edge-infer benchmark --format json` (adds p50 latency)")
+@click.option("--data-dir", help="folder with the Fashion-MNIST files (default: search the usual places)")
+@click.option("--no-test-set", is_flag=True, help="only score the labelled folders")
+@click.option("--corruption-images", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="test images per corruption and severity (0 skips the suite)")
+@threads_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="the HTML page to write (atomically)")
+def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir, no_test_set, corruption_images,
+                   threads, output):
+    """One self-contained HTML page: models, training curves, corruptions, confusion matrices, gallery.
+
+    Scores the shipped models (fp32 and int8) on the test set and labelled FOLDERS, or reads an
+    earlier `edge-infer evaluate --format json` result with --evaluation. Needs matplotlib.
+    """
+    from . import report as reporting
+
+    try:
+        reporting.require_matplotlib()
+        if evaluation_path:
+            ctx = click.get_current_context()
+            evaluating = [f"--{name.replace('_', '-')}" for name in ("data_dir", "no_test_set", "corruption_images",
+                                                                      "threads")
+                          if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
+            if folders or evaluating:
+                fail(f"{' '.join(list(folders) + evaluating)}: only used without --evaluation "
+                     "(the evaluation file already holds the scores)")
+            evaluation = reporting.load_evaluation(evaluation_path)
+            source = reporting.describe_file(evaluation_path)
+        latencies = reporting.load_latencies(benchmark_path) if benchmark_path else None
+        if runs_dir and not os.path.isdir(runs_dir):
+            fail(f"{runs_dir}: no such folder (--runs)")
+        runs = reporting.load_runs(runs_dir) if runs_dir else None
+        if not evaluation_path:
+            from .runtime import manifest_entry, shipped_names
+
+            pairs = [(name, precision) for name in shipped_names() for precision in PRECISIONS
+                     if manifest_entry(name, precision)]
+            if not pairs:
+                fail("no models are shipped in this install; pass --evaluation EVAL.json")
+            evaluation = {"results": _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images,
+                                                     threads)}
+            source = "run by edge-infer report (" + (
+                "labelled folders only" if no_test_set else f"{corruption_images} test images per corruption") + ")"
+        page = reporting.build_report(evaluation, runs, latencies, source)
+    except reporting.ReportError as exc:
+        fail(str(exc))
+    emit(page, output)
+
+
+def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
+                    corruption_names=None, seed=0) -> list[dict]:
+    """`evaluate_model` for each (model, precision), with the data loaded once; usage errors exit 2."""
+    from . import datasets
+    from .classifier import Classifier
+    from .evaluate import LabelsError, evaluate_model, read_labelled_folder
+
+    try:
+        labelled = [read_labelled_folder(folder) for folder in folders]
+    except LabelsError as exc:
+        fail(str(exc))
+    test = None
+    if not no_test_set:
+        try:
+            test = datasets.load_split("test", datasets.find_data_dir(data_dir))
+        except datasets.DatasetError as exc:
+            fail(f"{exc} (or pass --no-test-set to score only folders)")
+    elif not labelled:
+        fail("nothing to evaluate: give labelled folders or drop --no-test-set")
+    results = []
+    for name, precision in pairs:
+        if sys.stderr.isatty():
+            click.echo(f"evaluating {name}/{precision}", err=True)
+        try:
+            classifier = Classifier(name, precision, threads=threads)
+        except ModelError as exc:
+            fail(str(exc))
+        results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
+                                      labelled, corruption_images if test else 0, corruption_names, seed))
+    return results
 
 
 def run() -> None:
