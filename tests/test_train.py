@@ -85,3 +85,16 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
                  "--augment", "basic", "--vertical-flip", "--quiet", "--no-download"]) == 0
     recipe = json.loads((out / "run.json").read_text())["recipe"]
     assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True
+
+
+def test_augmentation_eases_over_the_last_epochs():
+    import tensorflow as tf
+
+    from train.fit import AugmentSchedule
+
+    schedule = AugmentSchedule(tf.Variable(1.0), epochs=50, final=0.25)
+    values = [schedule.value(epoch) for epoch in range(50)]
+    assert values[:35] == [1.0] * 35
+    assert values[-1] == pytest.approx(0.25)
+    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert AugmentSchedule(tf.Variable(1.0), epochs=1, final=0.25).value(0) == 1.0

@@ -8,7 +8,11 @@ Two parts:
 - `augment_batch`: cheap per-batch TensorFlow ops: left-right flip (no vertical flip:
   upside-down garments are rare in listings, and a flipped ankle boot looks like nothing we
   ship), a small affine (shift, scale, rotation), random erasing, blur, noise and
-  contrast/brightness changes. Probabilities are kept moderate so clean accuracy holds.
+  contrast/brightness changes.
+The photo round trip, the affine ranges and the photometric changes are scaled by a strength (a tf.Variable
+read on every batch) that a callback lowers over the last epochs, so the model ends on data
+closer to the clean distribution: a 40-epoch run at full strength reached only 92.65% on the
+clean test set (train accuracy under augmentation 91.8%: underfitting).
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from edge_infer.photo_style import render_listing_photo
 from edge_infer.preprocess import robust
 
 ROUNDTRIP_PROBABILITY = 0.3
+
+
+def new_strength() -> tf.Variable:
+    """Augmentation strength in [0, 1], multiplied into every photometric probability."""
+    return tf.Variable(1.0, trainable=False, dtype=tf.float32, name="augment_strength")
 
 
 def _roundtrip_chunk(args) -> np.ndarray:
@@ -94,31 +103,33 @@ def _maybe(images, changed, probability: float):
 _BLUR_KERNEL = np.outer(*(2 * [np.array([0.25, 0.5, 0.25], dtype=np.float32)]))[:, :, None, None]
 
 
-def augment_batch(images, vertical_flip: bool = False):
+def augment_batch(images, vertical_flip: bool = False, strength=1.0):
     """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape."""
     batch = tf.shape(images)[0]
+    strength = tf.cast(strength, tf.float32)
     images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
     if vertical_flip:  # the study's choice, kept only to measure it
         images = _maybe(images, tf.reverse(images, axis=[1]), 0.5)
-    transforms = _affine_transforms(batch, max_shift=2.5, max_degrees=10.0, scale_range=0.1)
+    transforms = _affine_transforms(batch, max_shift=2.5 * strength, max_degrees=10.0 * strength,
+                                    scale_range=0.1 * strength)
     images = tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
         interpolation="BILINEAR", fill_mode="CONSTANT",
     )
-    images = _random_erasing(images, 0.4)
+    images = _random_erasing(images, 0.4 * strength)
     blurred = tf.nn.depthwise_conv2d(images, _BLUR_KERNEL, [1, 1, 1, 1], "SAME")
-    images = _maybe(images, blurred, 0.15)
+    images = _maybe(images, blurred, 0.15 * strength)
     noisy = images + tf.random.normal(tf.shape(images)) * tf.random.uniform([batch, 1, 1, 1], 0.0, 0.12)
-    images = _maybe(images, noisy, 0.2)
+    images = _maybe(images, noisy, 0.2 * strength)
     contrast = tf.random.uniform([batch, 1, 1, 1], 0.5, 1.0)
     brightness = tf.random.uniform([batch, 1, 1, 1], -0.05, 0.15)
-    images = _maybe(images, images * contrast + brightness, 0.25)
+    images = _maybe(images, images * contrast + brightness, 0.25 * strength)
     return tf.clip_by_value(images, 0.0, 1.0)
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, num_classes: int,
                      roundtrip: np.ndarray | None = None, augment: bool = False,
-                     vertical_flip: bool = False) -> tf.data.Dataset:
+                     vertical_flip: bool = False, strength: tf.Variable | None = None) -> tf.data.Dataset:
     """Shuffled batches of (image, one-hot label); augmented when asked."""
     y_onehot = tf.one_hot(y, num_classes)
     if roundtrip is not None:
@@ -126,7 +137,7 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, n
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
 
         def pick(clean, photo, label):
-            use_photo = tf.random.uniform([]) < ROUNDTRIP_PROBABILITY
+            use_photo = tf.random.uniform([]) < ROUNDTRIP_PROBABILITY * (1.0 if strength is None else strength)
             return tf.where(use_photo, photo, clean), label
 
         data = data.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
@@ -135,5 +146,6 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, n
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size)
     if augment:
-        data = data.map(lambda a, b: (augment_batch(a, vertical_flip), b), num_parallel_calls=tf.data.AUTOTUNE)
+        level = 1.0 if strength is None else strength
+        data = data.map(lambda a, b: (augment_batch(a, vertical_flip, level), b), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)

@@ -40,6 +40,28 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         return {"total_steps": self.total_steps, "peak": self.peak, "warmup_fraction": self.warmup_fraction}
 
 
+class AugmentSchedule(keras.callbacks.Callback):
+    """Full augmentation strength for the first 70% of epochs, then linear down to `final`."""
+
+    def __init__(self, strength: tf.Variable, epochs: int, final: float, hold_fraction: float = 0.7):
+        super().__init__()
+        self.strength, self.epochs, self.final, self.hold = strength, epochs, final, hold_fraction
+
+    def value(self, epoch: int) -> float:
+        start = int(self.epochs * self.hold)
+        if epoch < start or self.epochs - start <= 1:
+            return 1.0
+        progress = (epoch - start) / (self.epochs - 1 - start)
+        return 1.0 + (self.final - 1.0) * progress
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.strength.assign(self.value(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["augment_strength"] = float(self.strength.numpy())
+
+
 class EpochLog(keras.callbacks.Callback):
     """Adds learning rate and epoch time to the logs and rewrites history.json every epoch,
     so a run stopped half-way still leaves its curves behind."""
@@ -118,14 +140,17 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
+    strength = augment.new_strength()
     train_ds = augment.training_dataset(
         data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
+        strength=strength,
     )
     val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
     best_path = out / "best.weights.h5"
     epoch_log = EpochLog(out / "history.json")
     callbacks = [
+        AugmentSchedule(strength, epochs, recipe.final_augment_strength),
         epoch_log,
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True,
                                         save_weights_only=True),

@@ -30,6 +30,7 @@ class Recipe:
     reduce_lr_on_plateau: bool = False
     augment: str = "none"  # "none", "basic" (per-batch ops) or "photo" (basic + photo round trip)
     vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
+    final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
     mixed_bfloat16: bool = False
     study_params: int | None = None
     study_test_accuracy: float | None = None
@@ -134,13 +135,14 @@ REGISTRY: dict[str, ModelSpec] = {
     "robust": ModelSpec(
         build_robust,
         Recipe(
-            epochs=40,
+            epochs=50,
             batch_size=128,
             optimizer="sgd-onecycle",
             peak_learning_rate=0.1,
             weight_decay=5e-4,
             label_smoothing=0.1,
             augment="photo",
+            final_augment_strength=0.25,
             mixed_bfloat16=True,
         ),
         "ours: 6 Conv-BN-ReLU blocks, global pooling, photo-style augmentation",
