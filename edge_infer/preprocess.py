@@ -22,6 +22,8 @@ _ANALYSIS_SIZE = 128  # the background and the object's box are found on a thumb
 _BORDER_FRACTION = 0.04  # the outer ring (of the thumbnail) taken as background
 _MIN_DISTANCE = 24.0  # colour distance (0-441) below which a pixel counts as background
 _MASS_TRIM = 0.01  # ignore this fraction of foreground at each side (specks, shadows)
+_BORDER_MARGIN = 1.5  # foreground must differ from the background by this times the border's own spread
+_SHARPEN_PERCENT = 60  # unsharp mask strength after resizing (Fashion-MNIST's conversion sharpened)
 _WHITE = (255, 255, 255)
 
 
@@ -125,7 +127,7 @@ def _colour_foreground(thumb: Image.Image) -> tuple[np.ndarray, float]:
     distance = np.sqrt(((rgb - background) ** 2).sum(axis=2))
     border_distance = np.sqrt(((border - background) ** 2).sum(axis=1))
     # A textured background (floor, fabric) raises the bar to what its own border varies by.
-    threshold = max(_MIN_DISTANCE, float(np.percentile(border_distance, 95)) * 1.5)
+    threshold = max(_MIN_DISTANCE, float(np.percentile(border_distance, 95)) * _BORDER_MARGIN)
     grey = float(background @ np.array([0.299, 0.587, 0.114]))
     return distance > threshold, grey
 
@@ -156,7 +158,7 @@ def robust(image: Image.Image) -> np.ndarray:
     small = crop.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     if light:
         small = ImageOps.invert(small)
-    small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=60, threshold=2))
+    small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=_SHARPEN_PERCENT, threshold=2))
     arr = np.asarray(small, dtype=np.float32)
     arr = _black_background(arr, 255.0 - background if light else background)
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
