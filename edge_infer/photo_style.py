@@ -55,3 +55,68 @@ def _background(width: int, height: int, colour: np.ndarray, rng: np.random.Gene
     gradient = np.linspace(-1, 1, height, dtype=np.float32)[:, None] * rng.uniform(-12, 12)
     gradient = gradient + np.linspace(-1, 1, width, dtype=np.float32)[None, :] * rng.uniform(-12, 12)
     return np.clip(colour[None, None, :] + gradient[..., None], 0, 255).astype(np.float32)
+
+
+def render_floor_photo(image28: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A harder, phone-photo rendering: the garment laid on a textured floor or fabric, in a
+    colour that may be close to the floor's, sometimes striped, with a soft shadow, and
+    sometimes running off the edge of the frame. Used only in training."""
+    alpha28 = Image.fromarray(np.asarray(image28, dtype=np.uint8), "L")
+    width = int(rng.integers(96, 320))
+    height = int(width * rng.uniform(0.75, 1.35))
+    object_side = int(min(width, height) * rng.uniform(0.6, 1.15))
+    alpha = alpha28.resize((object_side, object_side), Image.Resampling.BICUBIC)
+    alpha = alpha.rotate(float(rng.uniform(-20, 20)), resample=Image.Resampling.BICUBIC, expand=True)
+    offset = (int(rng.integers(min(0, width - alpha.width), max(1, width - alpha.width + 1))),
+              int(rng.integers(min(0, height - alpha.height), max(1, height - alpha.height + 1))))
+    # floors and walls are mostly neutral (grey, beige, wood); garments any colour, usually darker
+    floor_colour = rng.uniform(90, 235) + rng.uniform(-18, 18, size=3)
+    canvas = _texture(width, height, floor_colour, rng)
+    floor_level = float(floor_colour.mean())
+    if rng.random() < 0.3 and floor_level < 200:
+        level = rng.uniform(floor_level + 40, 255)
+    else:
+        level = rng.uniform(0, max(10.0, floor_level - 50))
+    garment = np.clip(level + rng.uniform(-60, 60, size=3), 0, 255)
+    mask = Image.new("L", (width, height), 0)
+    mask.paste(alpha, offset)
+    mask_arr = np.asarray(mask, dtype=np.float32) / 255.0
+    shadow = np.asarray(mask.filter(ImageFilter.GaussianBlur(max(2, width // 40))), dtype=np.float32) / 255.0
+    shadow = np.roll(shadow, (int(rng.integers(0, 6)), int(rng.integers(0, 6))), axis=(0, 1))
+    canvas *= (1.0 - 0.35 * rng.random() * shadow)[..., None]
+    colour = np.broadcast_to(garment, (height, width, 3)).astype(np.float32)
+    if rng.random() < 0.25:  # stripes or a print in a second colour
+        period = int(rng.integers(4, 16))
+        stripes = (np.arange(height)[:, None] // period % 2).astype(np.float32)
+        second = rng.uniform(0, 255, size=3)
+        colour = colour * (1 - stripes[..., None]) + second * stripes[..., None]
+    # shading: darker folds where the Fashion-MNIST image is darker inside the silhouette
+    shade = 0.6 + 0.4 * mask_arr
+    photo = canvas * (1.0 - mask_arr[..., None]) + colour * shade[..., None] * (mask_arr[..., None] > 0.05)
+    photo += rng.normal(0, rng.uniform(1, 8), size=photo.shape)
+    result = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "RGB")
+    if rng.random() < 0.3:
+        result = result.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.0))))
+    buffer = io.BytesIO()
+    result.save(buffer, "JPEG", quality=int(rng.integers(50, 95)))
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def _texture(width: int, height: int, colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Floorboards, tiles, carpet-like noise or a plain wall, around `colour`."""
+    kind = int(rng.integers(0, 4))
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    if kind == 0:  # floorboards: bands with a grain
+        board = int(rng.integers(12, 60))
+        pattern = (y // board % 2) * rng.uniform(5, 25) + np.sin(x / rng.uniform(3, 12) + y) * rng.uniform(2, 10)
+    elif kind == 1:  # tiles: a grid of grout lines
+        tile = int(rng.integers(20, 90))
+        pattern = ((x % tile < 2) | (y % tile < 2)).astype(np.float32) * -rng.uniform(20, 60)
+    elif kind == 2:  # carpet or fabric: blurred noise
+        noise = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8), "L")
+        noise = noise.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 3))))
+        pattern = (np.asarray(noise, dtype=np.float32) - 128) * rng.uniform(0.3, 1.2)
+    else:  # a plain wall with a lighting gradient
+        pattern = (y / height - 0.5) * rng.uniform(-30, 30)
+    return np.clip(colour[None, None, :] + pattern[..., None], 0, 255).astype(np.float32)

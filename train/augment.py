@@ -1,8 +1,8 @@
 """Training-time augmentation that mirrors what the world does to a listing photo.
 
 Two parts:
-- `roundtrip_images`: each training image rendered as a listing photo
-  (edge_infer.photo_style) and sent back through the runtime's own robust preprocessing,
+- `roundtrip_images`: each training image rendered as a listing photo or as a garment on a
+  textured floor (edge_infer.photo_style) and sent back through the runtime's own robust preprocessing,
   so imperfect trims, lost contrast and JPEG artefacts are part of what the model learns.
   Computed once per seed (a few minutes on 2 cores) and cached.
 - `augment_batch`: cheap per-batch TensorFlow ops: left-right flip (no vertical flip:
@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edge_infer.photo_style import render_listing_photo
+from edge_infer.photo_style import render_floor_photo, render_listing_photo
 from edge_infer.preprocess import robust
 
 ROUNDTRIP_PROBABILITY = 0.3
+ROUNDTRIP_VERSION = "listing+floor-1"  # part of the cache key: bump when the renderers change
 
 
 def new_strength() -> tf.Variable:
@@ -38,9 +39,11 @@ def new_strength() -> tf.Variable:
 
 
 def _roundtrip_chunk(args) -> np.ndarray:
+    """Half clean packshot-style listing photos, half garments on textured floors."""
     images, seed = args
     rng = np.random.default_rng(seed)
-    return np.stack([robust(render_listing_photo(img, rng)) for img in images]).astype(np.float32)
+    renders = (render_listing_photo, render_floor_photo)
+    return np.stack([robust(renders[int(rng.random() < 0.5)](img, rng)) for img in images]).astype(np.float32)
 
 
 def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.PathLike | None = None,
@@ -49,7 +52,7 @@ def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.Pa
     cache = None
     if cache_dir is not None:
         digest = hashlib.sha256(images_uint8.tobytes()).hexdigest()[:12]
-        cache = Path(cache_dir) / f"roundtrip-s{seed}-{digest}.npy"
+        cache = Path(cache_dir) / f"roundtrip-{ROUNDTRIP_VERSION}-s{seed}-{digest}.npy"
         if cache.is_file():
             return np.load(cache)
     chunks = np.array_split(np.arange(len(images_uint8)), max(1, workers * 8))
