@@ -40,12 +40,18 @@ def render_listing_photo(image28: np.ndarray, rng: np.random.Generator) -> Image
     patch = np.asarray(alpha, dtype=np.float32)[: height - offset[1], : width - offset[0]] / 255.0
     mask[offset[1] : offset[1] + patch.shape[0], offset[0] : offset[0] + patch.shape[1]] = patch
     photo = canvas * (1.0 - mask[..., None]) + garment * mask[..., None]
-    photo += rng.normal(0, rng.uniform(0, 6), size=photo.shape)
+    return _through_camera(photo, rng, noise=(0.0, 6.0), blur=1.2, min_quality=40)
+
+
+def _through_camera(photo: np.ndarray, rng: np.random.Generator, noise: tuple[float, float], blur: float,
+                    min_quality: int) -> Image.Image:
+    """Sensor noise (its sigma drawn from `noise`), sometimes a little defocus, then JPEG."""
+    photo = photo + rng.normal(0, rng.uniform(*noise), size=photo.shape)
     result = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "RGB")
     if rng.random() < 0.3:
-        result = result.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.2))))
+        result = result.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, blur))))
     buffer = io.BytesIO()
-    result.save(buffer, "JPEG", quality=int(rng.integers(40, 95)))
+    result.save(buffer, "JPEG", quality=int(rng.integers(min_quality, 95)))
     buffer.seek(0)
     return Image.open(buffer).convert("RGB")
 
@@ -93,14 +99,7 @@ def render_floor_photo(image28: np.ndarray, rng: np.random.Generator) -> Image.I
     # shading: darker folds where the Fashion-MNIST image is darker inside the silhouette
     shade = 0.6 + 0.4 * mask_arr
     photo = canvas * (1.0 - mask_arr[..., None]) + colour * shade[..., None] * (mask_arr[..., None] > 0.05)
-    photo += rng.normal(0, rng.uniform(1, 8), size=photo.shape)
-    result = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "RGB")
-    if rng.random() < 0.3:
-        result = result.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.0))))
-    buffer = io.BytesIO()
-    result.save(buffer, "JPEG", quality=int(rng.integers(50, 95)))
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
+    return _through_camera(photo, rng, noise=(1.0, 8.0), blur=1.0, min_quality=50)
 
 
 def _texture(width: int, height: int, colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:

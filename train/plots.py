@@ -21,12 +21,7 @@ def plot_history(history: dict, name: str, path: str | os.PathLike) -> None:
             ax_loss.plot(epochs, history[key], style, label=key.replace("_", " "))
     ax_acc.set(title=f"{name}: accuracy", xlabel="epoch")
     ax_loss.set(title=f"{name}: loss", xlabel="epoch")
-    for ax in (ax_acc, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, (ax_acc, ax_loss), path)
 
 
 def plot_comparison(histories: dict[str, dict], path: str | os.PathLike) -> None:
@@ -38,7 +33,11 @@ def plot_comparison(histories: dict[str, dict], path: str | os.PathLike) -> None
         ax_loss.plot(epochs, history.get("val_loss", []), label=name)
     ax_acc.set(title="validation accuracy", xlabel="epoch")
     ax_loss.set(title="validation loss", xlabel="epoch")
-    for ax in (ax_acc, ax_loss):
+    _save(fig, (ax_acc, ax_loss), path)
+
+
+def _save(fig, axes, path) -> None:
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
