@@ -63,10 +63,10 @@ def test_listed_files_exist_open_and_are_labelled_consistently(which, request):
 
 def test_artwork_sources_and_licences(artwork):
     for row in artwork:
-        folder = row["file"].split("/")[0]
+        folder = row["file"].split("_")[0]
         assert folder in ARTWORK_SOURCES, row["file"]
         assert row["licence"] == ARTWORK_SOURCES[folder], row
-    assert {row["file"].split("/")[0] for row in artwork} == set(ARTWORK_SOURCES)
+    assert {row["file"].split("_")[0] for row in artwork} == set(ARTWORK_SOURCES)
 
 
 def test_every_class_has_artwork_except_those_no_source_draws(artwork):

@@ -7,11 +7,11 @@ Run from the repository root:
 
 It writes, under unseen/ (or --out):
 
-* noto/*.png         Noto Color Emoji glyphs (Debian fonts-noto-color-emoji, OFL-1.1),
+* noto_*.png         Noto Color Emoji glyphs (Debian fonts-noto-color-emoji, OFL-1.1),
                      rendered with Pillow at the font's bitmap size and cropped to the ink.
-* twemoji/*.png      Twemoji SVGs (npm @twemoji/svg, CC-BY 4.0), rasterised with rsvg-convert
+* twemoji_*.png      Twemoji SVGs (npm @twemoji/svg, CC-BY 4.0), rasterised with rsvg-convert
                      (Debian librsvg2-bin) at 256 px wide on a transparent background.
-* openclipart/*.png  hand-picked garments from Debian openclipart-png (public domain), copied
+* openclipart_*.png  hand-picked garments from Debian openclipart-png (public domain), copied
                      as drawn; anything longer than 1024 px on a side is downscaled to 1024 px.
 * labels.csv         file,class_index,class_name,source,licence for the three sources above.
 * ATTRIBUTION.md     credits, licences, what was done to the images, how to regenerate.
@@ -154,12 +154,13 @@ def write_labels(path: Path, rows: list[dict]) -> None:
     write_text(path, buffer.getvalue())
 
 
-def prune(folder: Path, keep: set[str]) -> None:
-    """Remove images in `folder` that this run did not produce (left by an older run)."""
+def prune(folder: Path, keep: set[str], prefix: str = "") -> None:
+    """Remove images in `folder` named `prefix*` that this run did not produce (left by an older run)."""
     if not folder.is_dir():
         return
     for path in folder.iterdir():
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and path.name not in keep:
+        if (path.is_file() and path.name.startswith(prefix) and path.suffix.lower() in IMAGE_SUFFIXES
+                and path.name not in keep):
             path.unlink()
 
 
@@ -189,7 +190,7 @@ def build_noto(out: Path, font_path: Path) -> list[dict]:
             f"Pillow cannot load {font_path} at size {NOTO_BITMAP_SIZE} ({exc}): it needs FreeType "
             f"with colour bitmap (CBDT) support; reinstall {NOTO_PACKAGE} or Pillow"
         ) from exc
-    folder = out / "noto"
+    folder = out  # flat, so that `edge-infer classify unseen/` finds the artwork without -r
     rows, names = [], set()
     for name, codepoint, class_index in EMOJI:
         margin = 48
@@ -200,10 +201,10 @@ def build_noto(out: Path, font_path: Path) -> list[dict]:
             raise SourceError(f"{font_path} has no colour glyph for U+{codepoint:04X}; update {NOTO_PACKAGE}")
         if box[0] == 0 or box[1] == 0 or box[2] == canvas.width or box[3] == canvas.height:
             raise SourceError(f"U+{codepoint:04X} does not fit the rendering canvas; enlarge the margin")
-        save_image(canvas.crop(box), folder / f"{name}.png")
-        names.add(f"{name}.png")
-        rows.append(row(f"noto/{name}.png", class_index, f"Noto Color Emoji U+{codepoint:04X}", "OFL-1.1"))
-    prune(folder, names)
+        save_image(canvas.crop(box), folder / f"noto_{name}.png")
+        names.add(f"noto_{name}.png")
+        rows.append(row(f"noto_{name}.png", class_index, f"Noto Color Emoji U+{codepoint:04X}", "OFL-1.1"))
+    prune(folder, names, "noto_")
     return rows
 
 
@@ -231,7 +232,7 @@ def build_twemoji(out: Path, package_dir: Path) -> tuple[list[dict], str]:
     if not manifest.is_file():
         raise SourceError(f"{package_dir} is not an {TWEMOJI_NPM} package (no package.json); install it with npm")
     version = json.loads(manifest.read_text(encoding="utf-8"))["version"]
-    folder = out / "twemoji"
+    folder = out
     rows, names = [], set()
     for name, codepoint, class_index in EMOJI:
         svg = package_dir / f"{codepoint:x}.svg"
@@ -244,11 +245,11 @@ def build_twemoji(out: Path, package_dir: Path) -> tuple[list[dict], str]:
         with Image.open(io.BytesIO(done.stdout)) as check:
             if check.width != TWEMOJI_WIDTH or check.mode != "RGBA":
                 raise SourceError(f"rsvg-convert gave {check.size} {check.mode} for {svg}, not {TWEMOJI_WIDTH} px RGBA")
-        write_bytes(folder / f"{name}.png", done.stdout)
-        names.add(f"{name}.png")
+        write_bytes(folder / f"twemoji_{name}.png", done.stdout)
+        names.add(f"twemoji_{name}.png")
         source = f"Twemoji {svg.name} ({TWEMOJI_NPM} {version})"
-        rows.append(row(f"twemoji/{name}.png", class_index, source, "CC-BY-4.0"))
-    prune(folder, names)
+        rows.append(row(f"twemoji_{name}.png", class_index, source, "CC-BY-4.0"))
+    prune(folder, names, "twemoji_")
     return rows, version
 
 
@@ -258,13 +259,13 @@ def build_openclipart(out: Path, clipart_dir: Path) -> tuple[list[dict], list[tu
             f"Open Clip Art Library not found at {clipart_dir}: install the Debian package "
             f"{OPENCLIPART_PACKAGE} (apt-get install {OPENCLIPART_PACKAGE})"
         )
-    folder = out / "openclipart"
+    folder = out
     rows, names, credits = [], set(), []
     for name, relative, class_index in OPENCLIPART:
         src = clipart_dir / relative
         if not src.is_file():
             raise SourceError(f"{src} missing: install or reinstall the Debian package {OPENCLIPART_PACKAGE}")
-        target = folder / f"{name}.png"
+        target = folder / f"openclipart_{name}.png"
         with Image.open(src) as image:
             title = str(image.info.get("Title", "")).strip()
             author = str(image.info.get("Author", "")).strip() or "unknown"
@@ -283,9 +284,9 @@ def build_openclipart(out: Path, clipart_dir: Path) -> tuple[list[dict], list[tu
                 save_image(small, target, pnginfo=info)
                 action = f"downscaled from {image.width}x{image.height} to {size[0]}x{size[1]}"
         names.add(target.name)
-        rows.append(row(f"openclipart/{target.name}", class_index, f"{OPENCLIPART_PACKAGE} {relative}", "public domain"))
-        credits.append((f"openclipart/{target.name}", f"{relative} ({title or 'untitled'}), by {author}", action))
-    prune(folder, names)
+        rows.append(row(target.name, class_index, f"{OPENCLIPART_PACKAGE} {relative}", "public domain"))
+        credits.append((target.name, f"{relative} ({title or 'untitled'}), by {author}", action))
+    prune(folder, names, "openclipart_")
     return rows, credits
 
 
@@ -332,7 +333,7 @@ Real artwork that none of this project's authors drew, used to test the classifi
 unlike Fashion-MNIST. Every image is listed in `labels.csv` (file, class, source, licence);
 `shifted/` has its own `shifted/labels.csv`. This file is generated by `unseen/build.py`.
 
-## Noto Color Emoji (OFL-1.1): `noto/`
+## Noto Color Emoji (OFL-1.1): `noto_*.png`
 
 Glyphs of the Noto Color Emoji font by Google (Copyright 2013-2017 Google Inc.; see
 https://github.com/googlefonts/noto-emoji), licensed under the SIL Open Font License 1.1, as
@@ -342,7 +343,7 @@ What was done: each emoji was rendered with Pillow from `NotoColorEmoji.ttf` at 
 ({NOTO_BITMAP_SIZE}) in colour on a transparent canvas and cropped to the drawn pixels.
 Emoji used: {emoji_list}.
 
-## Twemoji (CC-BY-4.0): `twemoji/`
+## Twemoji (CC-BY-4.0): `twemoji_*.png`
 
 Twemoji graphics, Copyright 2019 Twitter, Inc and other contributors
 (https://github.com/twitter/twemoji), now maintained by jdecked and the Twemoji contributors
@@ -353,7 +354,7 @@ What was done (changes made): each SVG (named by code point, e.g. `1f455.svg`) w
 with `rsvg-convert` (librsvg) to a {TWEMOJI_WIDTH} px wide PNG with a transparent background;
 the drawings themselves are unchanged. Same emoji as for Noto.
 
-## Open Clip Art Library (public domain): `openclipart/`
+## Open Clip Art Library (public domain): `openclipart_*.png`
 
 Drawings by the Open Clip Art Library artists named below, dedicated to the public domain
 (Creative Commons Public Domain Dedication, comparable to CC0), from the Debian package
