@@ -300,7 +300,7 @@ def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, th
             fail(f"{exc} (or pass --no-test-set to score only folders)")
     elif not labelled:
         fail("nothing to evaluate: give labelled folders or drop --no-test-set")
-    results = []
+    results, corrupted = [], {}
     for name, precision in pairs:
         if sys.stderr.isatty():
             click.echo(f"evaluating {name}/{precision}", err=True)
@@ -309,7 +309,8 @@ def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, th
         except ModelError as exc:
             fail(str(exc))
         results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
-                                      labelled, corruption_images if test else 0, corruption_names, seed))
+                                      labelled, corruption_images if test else 0, corruption_names, seed,
+                                      corrupted))
     return results
 
 

@@ -80,14 +80,21 @@ def evaluate_folder(classifier: Classifier, folder: LabelledFolder, preprocessin
 
 def evaluate_corruptions(classifier: Classifier, images: np.ndarray, labels: np.ndarray,
                          names: list[str] | None = None, severities=corruptions.SEVERITIES,
-                         seed: int = 0) -> dict:
-    """Accuracy per corruption and severity on uint8 (N, 28, 28) images."""
+                         seed: int = 0, cache: dict | None = None) -> dict:
+    """Accuracy per corruption and severity on uint8 (N, 28, 28) images.
+
+    `cache` (a dict kept by the caller) holds the corrupted images, so that several models
+    are scored on exactly the same inputs without corrupting them again."""
+    cache = {} if cache is None else cache
     names = list(corruptions.CORRUPTIONS) if names is None else names
     table = {}
     for name in names:
         table[name] = {}
         for severity in severities:
-            corrupted = corruptions.corrupt(images, name, severity, seed)
+            key = (name, severity, seed, len(images))
+            if key not in cache:
+                cache[key] = corruptions.corrupt(images, name, severity, seed)
+            corrupted = cache[key]
             probabilities = classifier.classify_arrays(corrupted.astype(np.float32) / 255.0)
             table[name][str(severity)] = metrics.accuracy(probabilities, labels)
     per_corruption = {name: float(np.mean(list(row.values()))) for name, row in table.items()}
@@ -103,7 +110,7 @@ def evaluate_corruptions(classifier: Classifier, images: np.ndarray, labels: np.
 def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None,
                    test_labels: np.ndarray | None = None, folders: list[LabelledFolder] = (),
                    corruption_images: int = 0, corruption_names: list[str] | None = None,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, corruption_cache: dict | None = None) -> dict:
     """Everything for one model and precision. `test_images` are uint8 (N, 28, 28)."""
     started = time.perf_counter()
     info = classifier.model.info
@@ -116,7 +123,7 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
             subset = np.random.default_rng(seed).permutation(len(test_images))[:corruption_images]
             subset.sort()
             suite = evaluate_corruptions(classifier, test_images[subset], test_labels[subset],
-                                         corruption_names, seed=seed)
+                                         corruption_names, seed=seed, cache=corruption_cache)
             clean_subset = metrics.accuracy(probabilities[subset], test_labels[subset])
             suite["clean_accuracy_same_images"] = clean_subset
             if suite["mean_corruption_accuracy"] is not None and clean_subset > 0:
