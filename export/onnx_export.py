@@ -20,7 +20,8 @@ from edge_infer.runtime import INPUT_NAME, OUTPUT_NAME
 OPSET = 17
 
 
-def keras_to_onnx(model, opset: int = OPSET) -> onnx.ModelProto:
+def keras_to_onnx(model, opset: int = OPSET, clean_up: bool = True) -> onnx.ModelProto:
+    """The ONNX graph of `model`; `clean_up=False` keeps tf2onnx's graph as it is (to measure the clean-ups)."""
     import tensorflow as tf
     import tf2onnx
 
@@ -31,8 +32,9 @@ def keras_to_onnx(model, opset: int = OPSET) -> onnx.ModelProto:
         return {OUTPUT_NAME: model(image, training=False)}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset)
-    fold_flatten_transpose(proto)
-    fold_affine_into_next_conv(proto)
+    if clean_up:
+        fold_flatten_transpose(proto)
+        fold_affine_into_next_conv(proto)
     return proto
 
 

@@ -62,7 +62,9 @@ def float_head(model: onnx.ModelProto) -> list[str]:
     return keep
 
 
-def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str = "static") -> onnx.ModelProto:
+def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str = "static",
+             quant_format: QuantFormat = QuantFormat.QDQ, activation_type: QuantType = QuantType.QUInt8,
+             float_head_kept: bool = True) -> onnx.ModelProto:
     """fp32 graph to int8. Static: QDQ, per-channel s8 weights, u8 activations, calibrated with
     MinMax on `calibration`. `quant_pre_process` (shape inference and ORT graph optimisation)
     runs first: it folds constants so fewer ops are left in float between Q/DQ pairs."""
@@ -75,13 +77,14 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         except Exception:  # noqa: BLE001 - pre-processing is an optimisation, not a requirement
             prepared = source
-        keep_float = float_head(onnx.load(prepared))
+        keep_float = float_head(onnx.load(prepared)) if float_head_kept else []
         if method == "static":
             if calibration is None or len(calibration) == 0:
                 raise ValueError("static quantization needs calibration images")
             quantize_static(
-                str(prepared), str(target), ArrayReader(calibration), quant_format=QuantFormat.QDQ,
-                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                str(prepared), str(target), ArrayReader(calibration), quant_format=quant_format,
+                per_channel=True, activation_type=activation_type, weight_type=QuantType.QInt8,
+                extra_options={"ActivationSymmetric": activation_type == QuantType.QInt8},
                 nodes_to_exclude=keep_float,
             )
         else:
