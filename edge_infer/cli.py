@@ -156,12 +156,14 @@ def info(model, precision):
 @click.option("--corruption-images", type=click.IntRange(min=0), default=2000, show_default=True,
               help="test images per corruption and severity (0 skips the suite; 10000 is all)")
 @click.option("--corruption", "corruption_names", multiple=True, help="only these corruptions (repeatable)")
+@click.option("--preprocess-corruptions", is_flag=True,
+              help="also score the corrupted images after robust preprocessing (the product, not the bare model)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @threads_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
-def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names, seed,
-             threads, fmt, output):
+def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names,
+             preprocess_corruptions, seed, threads, fmt, output):
     """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
     from . import corruptions
 
@@ -170,7 +172,7 @@ def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_imag
         fail(f"unknown corruption {', '.join(unknown)}; choose from {', '.join(corruptions.CORRUPTIONS)}")
     pairs = [(model, precision) for model in models for precision in precisions]
     results = _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
-                              list(corruption_names) or None, seed)
+                              list(corruption_names) or None, seed, preprocess_corruptions)
     if fmt == "json":
         emit(json.dumps({"results": results}, indent=2) + "\n", output)
     else:
@@ -282,7 +284,7 @@ def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir,
 
 
 def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
-                    corruption_names=None, seed=0) -> list[dict]:
+                    corruption_names=None, seed=0, preprocess_corruptions=False) -> list[dict]:
     """`evaluate_model` for each (model, precision), with the data loaded once; usage errors exit 2."""
     from . import datasets
     from .classifier import Classifier
@@ -310,7 +312,7 @@ def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, th
             fail(str(exc))
         results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
                                       labelled, corruption_images if test else 0, corruption_names, seed,
-                                      corrupted))
+                                      corrupted, preprocess_corruptions))
     return results
 
 

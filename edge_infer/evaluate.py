@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from . import corruptions, metrics
 from .classes import CLASS_NAMES
 from .classifier import Classifier, load_and_preprocess
 from .io import InputFile
+from .preprocess import robust
 
 
 class LabelsError(Exception):
@@ -80,27 +82,31 @@ def evaluate_folder(classifier: Classifier, folder: LabelledFolder, preprocessin
 
 def evaluate_corruptions(classifier: Classifier, images: np.ndarray, labels: np.ndarray,
                          names: list[str] | None = None, severities=corruptions.SEVERITIES,
-                         seed: int = 0, cache: dict | None = None) -> dict:
+                         seed: int = 0, cache: dict | None = None, through_preprocessing: bool = False) -> dict:
     """Accuracy per corruption and severity on uint8 (N, 28, 28) images.
 
-    `cache` (a dict kept by the caller) holds the corrupted images, so that several models
-    are scored on exactly the same inputs without corrupting them again."""
+    With `through_preprocessing`, each corrupted image goes through the runtime's robust
+    preprocessing first, as a photo would: that scores the product (which undoes a light
+    background, a shift or a faded contrast) rather than the bare model. `cache` (a dict kept
+    by the caller) holds the inputs, so several models are scored on exactly the same ones."""
     cache = {} if cache is None else cache
     names = list(corruptions.CORRUPTIONS) if names is None else names
     table = {}
     for name in names:
         table[name] = {}
         for severity in severities:
-            key = (name, severity, seed, len(images))
+            key = (name, severity, seed, len(images), through_preprocessing)
             if key not in cache:
-                cache[key] = corruptions.corrupt(images, name, severity, seed)
-            corrupted = cache[key]
-            probabilities = classifier.classify_arrays(corrupted.astype(np.float32) / 255.0)
+                corrupted = corruptions.corrupt(images, name, severity, seed)
+                cache[key] = (np.stack([robust(Image.fromarray(image, "L")) for image in corrupted])
+                              if through_preprocessing else corrupted.astype(np.float32) / 255.0)
+            probabilities = classifier.classify_arrays(cache[key])
             table[name][str(severity)] = metrics.accuracy(probabilities, labels)
     per_corruption = {name: float(np.mean(list(row.values()))) for name, row in table.items()}
     return {
         "images": int(len(labels)),
         "seed": seed,
+        "through_preprocessing": through_preprocessing,
         "accuracy": table,
         "mean_per_corruption": per_corruption,
         "mean_corruption_accuracy": float(np.mean(list(per_corruption.values()))) if per_corruption else None,
@@ -110,7 +116,8 @@ def evaluate_corruptions(classifier: Classifier, images: np.ndarray, labels: np.
 def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None,
                    test_labels: np.ndarray | None = None, folders: list[LabelledFolder] = (),
                    corruption_images: int = 0, corruption_names: list[str] | None = None,
-                   seed: int = 0, corruption_cache: dict | None = None) -> dict:
+                   seed: int = 0, corruption_cache: dict | None = None,
+                   preprocess_corruptions: bool = False) -> dict:
     """Everything for one model and precision. `test_images` are uint8 (N, 28, 28)."""
     started = time.perf_counter()
     info = classifier.model.info
@@ -122,13 +129,18 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
         if corruption_images:
             subset = np.random.default_rng(seed).permutation(len(test_images))[:corruption_images]
             subset.sort()
-            suite = evaluate_corruptions(classifier, test_images[subset], test_labels[subset],
-                                         corruption_names, seed=seed, cache=corruption_cache)
             clean_subset = metrics.accuracy(probabilities[subset], test_labels[subset])
-            suite["clean_accuracy_same_images"] = clean_subset
-            if suite["mean_corruption_accuracy"] is not None and clean_subset > 0:
-                suite["relative_drop"] = (clean_subset - suite["mean_corruption_accuracy"]) / clean_subset
-            result["corruptions"] = suite
+            variants = {"corruptions": False}
+            if preprocess_corruptions:
+                variants["corruptions_preprocessed"] = True
+            for key, through in variants.items():
+                suite = evaluate_corruptions(classifier, test_images[subset], test_labels[subset],
+                                             corruption_names, seed=seed, cache=corruption_cache,
+                                             through_preprocessing=through)
+                suite["clean_accuracy_same_images"] = clean_subset
+                if suite["mean_corruption_accuracy"] is not None and clean_subset > 0:
+                    suite["relative_drop"] = (clean_subset - suite["mean_corruption_accuracy"]) / clean_subset
+                result[key] = suite
     result["folders"] = {}
     for folder in folders:
         result["folders"][str(folder.root)] = {

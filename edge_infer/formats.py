@@ -97,7 +97,7 @@ def _pct(value) -> str:
 def evaluation_tables(results: Sequence[dict]) -> str:
     """Summary per model and precision, then corruption means, then per-class accuracy."""
     folders = list(dict.fromkeys(f for r in results for f in r.get("folders", {})))
-    header = ["model", "precision", "clean %", "ECE", "mCA %", "drop %"]
+    header = ["model", "precision", "clean %", "ECE", "mCA %", "drop %", "mCA pre %"]
     for folder in folders:
         header += [f"{folder} %", "(plain)"]
     rows = []
@@ -106,7 +106,8 @@ def evaluation_tables(results: Sequence[dict]) -> str:
         suite = r.get("corruptions", {})
         row = [r["model"], r["precision"], _pct(clean.get("accuracy")),
                f"{clean['ece']:.3f}" if "ece" in clean else "-",
-               _pct(suite.get("mean_corruption_accuracy")), _pct(suite.get("relative_drop"))]
+               _pct(suite.get("mean_corruption_accuracy")), _pct(suite.get("relative_drop")),
+               _pct(r.get("corruptions_preprocessed", {}).get("mean_corruption_accuracy"))]
         for folder in folders:
             scores = r.get("folders", {}).get(folder, {})
             row += [_pct(scores.get("robust", {}).get("accuracy")), _pct(scores.get("plain", {}).get("accuracy"))]
@@ -118,6 +119,11 @@ def evaluation_tables(results: Sequence[dict]) -> str:
         suite_header = ["corruption"] + [f"{r['model']}/{r['precision']}" for r in with_suite]
         suite_rows = [[name] + [_pct(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
                       for name in names]
+        pre = [r for r in with_suite if r.get("corruptions_preprocessed")]
+        if pre:
+            suite_header += [f"{r['model']}/{r['precision']} pre" for r in pre]
+            for row, name in zip(suite_rows, names):
+                row += [_pct(r["corruptions_preprocessed"]["mean_per_corruption"].get(name)) for r in pre]
         images = with_suite[0]["corruptions"]["images"]
         text += f"\nAccuracy % per corruption (mean of severities 1-5, {images} test images)\n"
         text += render_table(suite_rows, suite_header, align_right=range(1, len(suite_header)))

@@ -60,8 +60,30 @@ def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):
         assert set(suite["accuracy"]["rotate"]) == {"1", "2", "3", "4", "5"}
         assert 0 <= suite["mean_corruption_accuracy"] <= 1
     table = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "10", "--corruption", "rotate",
-                   "-m", "model1")
+                   "-m", "model1", "--preprocess-corruptions")
     assert "rotate" in table.stdout and "clean %" in table.stdout and "Trouser" in table.stdout
+    assert "mCA pre %" in table.stdout and "model1/fp32 pre" in table.stdout
+
+
+def test_corruptions_through_preprocessing_undo_inversion(tmp_path):
+    """Inverted images (light background) are undone by the robust preprocessing, not by the model."""
+    from edge_infer import Classifier
+    from edge_infer.evaluate import evaluate_corruptions
+
+    data = make_dataset(tmp_path / "data", n_train=10, n_test=40)
+    from edge_infer.datasets import load_split
+
+    test = load_split("test", data)
+    classifier = Classifier("model2")
+    bare = evaluate_corruptions(classifier, test.images, test.labels, ["inverse"], severities=(5,))
+    cache = {}
+    product = evaluate_corruptions(classifier, test.images, test.labels, ["inverse"], severities=(5,), cache=cache,
+                                   through_preprocessing=True)
+    assert product["through_preprocessing"] and not bare["through_preprocessing"]
+    (restored,) = cache.values()
+    # fully inverted, a bright bar on black is a dark bar on white: preprocessing makes it bright on black again
+    assert (restored.reshape(len(restored), -1).max(1) > 0.5).all()
+    assert (restored[:, 0, 0] == 0).all()
 
 
 @pytest.mark.parametrize("args, message", [
