@@ -35,6 +35,8 @@ def keras_to_onnx(model, opset: int = OPSET, clean_up: bool = True) -> onnx.Mode
     if clean_up:
         fold_flatten_transpose(proto)
         fold_affine_into_next_conv(proto)
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "N"  # the batch, named as in our interface
     return proto
 
 

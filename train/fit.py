@@ -118,6 +118,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    commit = git_commit()  # the code that trains, not whatever is checked out when it ends
     keras.utils.set_random_seed(seed)
     data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
 
@@ -201,7 +202,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "data_checksums": data.checksums,
         "versions": versions(),
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "limit": limit,
     }
     write_json_atomic(out / "run.json", run)
