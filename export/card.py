@@ -37,9 +37,10 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
         "## Training",
         f"- data: Fashion-MNIST, {run.get('train_images')} training images, {run.get('validation_images')} "
         "held out for validation (seeded split); the test set was used once, at the end",
-        f"- recipe: {recipe.get('epochs_requested', run.get('epochs_requested'))} epochs, batch "
+        f"- recipe: {run.get('epochs_requested')} epochs, batch "
         f"{recipe.get('batch_size')}, optimizer {recipe.get('optimizer')}, augmentation {recipe.get('augment')}, "
-        f"label smoothing {recipe.get('label_smoothing')}, weight decay {recipe.get('weight_decay')}",
+        f"label smoothing {recipe.get('label_smoothing')}, weight decay {recipe.get('weight_decay')}"
+        + (", augmentation eased over the last 30% of epochs" if recipe.get("final_augment_strength", 1) < 1 else ""),
         f"- seed {run.get('seed')}, {run.get('epochs_run')} epochs run in {run.get('fit_seconds')} s on "
         f"{run.get('machine', {}).get('cpu_count')} CPU cores; commit {run.get('git_commit')}",
         f"- best validation accuracy {run.get('best_val_accuracy', float('nan')):.4f}",

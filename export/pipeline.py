@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +25,12 @@ class ExportData:
 
 
 def _architecture(model) -> str:
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        model.summary(line_length=90)
-    return buffer.getvalue()
+    """One line per layer: name, type, output shape, parameters."""
+    lines = [f"{'layer':28s} {'type':22s} {'output shape':20s} {'params':>8s}"]
+    for layer in model.layers:
+        shape = tuple(getattr(getattr(layer, "output", None), "shape", ()) or ())
+        lines.append(f"{layer.name:28s} {type(layer).__name__:22s} {str(shape):20s} {layer.count_params():8,d}")
+    return "\n".join(lines)
 
 
 def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quantization: str = "static",
