@@ -150,3 +150,15 @@ def test_any_image_gives_a_valid_model_input(width, height, mode, seed):
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
     check_model_input(robust(image))
     check_model_input(plain(image))
+
+
+def test_every_fashion_mnist_test_image_passes_through_unchanged(real_test_set):
+    for array in real_test_set.images:
+        assert np.array_equal(robust(Image.fromarray(array, "L")), array.astype(np.float32) / 255.0)
+
+
+def test_a_light_28x28_image_is_not_mistaken_for_fashion_mnist():
+    array = np.full((28, 28), 250, dtype=np.uint8)
+    array[4:24, 8:20] = 30  # a dark garment on white, already 28x28
+    out = robust(Image.fromarray(array, "L"))
+    assert out[0, 0] == 0.0 and out[14, 14] > 0.9
