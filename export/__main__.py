@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--calibration-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--check-only", action="store_true", help="convert and verify, write nothing")
     defaults = verify.Thresholds()
     parser.add_argument("--max-abs-diff", type=float, default=defaults.max_abs_diff)
     parser.add_argument("--min-int8-agreement", type=float, default=defaults.int8_agreement)
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
             status = 2
             continue
         try:
-            reports, entries = export_run(name, run_dir, Path(args.out), data, args.quantization, limits)
+            reports, entries = export_run(name, run_dir, Path(args.out), data, args.quantization, limits,
+                                          write=not args.check_only)
         except verify.VerificationError as exc:
             print(f"{exc}\nerror: {name}: verification failed; nothing written", file=sys.stderr)
             status = 1

@@ -35,7 +35,7 @@ def _architecture(model) -> str:
 
 def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quantization: str = "static",
                limits: verify.Thresholds | None = None, parity_images: int = 1000,
-               summary: str = "") -> tuple[list[verify.Report], list[dict]]:
+               summary: str = "", write: bool = True) -> tuple[list[verify.Report], list[dict]]:
     """Convert, quantize, verify; write files only when every check passes.
 
     Returns the verification reports and the manifest entries written. Raises
@@ -74,6 +74,8 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     reports = [fp32_report, int8_report]
     if not all(r.passed for r in reports):
         raise verify.VerificationError("\n".join(r.table() for r in reports))
+    if not write:
+        return reports, []
 
     out_dir.mkdir(parents=True, exist_ok=True)
     mac_count = macs.count_macs(fp32)

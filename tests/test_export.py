@@ -97,6 +97,13 @@ def test_a_failing_check_fails_loudly_and_writes_nothing(trained_run, export_dat
     assert not out.exists() or list(out.iterdir()) == []
 
 
+def test_check_only_verifies_without_writing(trained_run, export_data):
+    out = trained_run / "check-only"
+    reports, entries = export_run("model3", trained_run / "runs" / "model3", out, export_data, limits=loose(),
+                                  write=False)
+    assert all(r.passed for r in reports) and entries == [] and not out.exists()
+
+
 def test_flatten_transpose_folding_keeps_the_numbers(trained_run, export_data):
     import keras
 
