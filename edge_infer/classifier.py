@@ -13,7 +13,7 @@ import numpy as np
 from . import io as image_io
 from .classes import IMAGE_SIZE
 from .preprocess import METHODS, preprocess, to_uint8_image
-from .runtime import DEFAULT_MODEL, OnnxModel
+from .runtime import DEFAULT_MODEL, DEFAULT_PRECISION, OnnxModel
 
 UNCERTAIN = "uncertain"
 
@@ -58,7 +58,7 @@ class Classifier:
     >>> Classifier().classify(["unseen/"])  # doctest: +SKIP
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, precision: str = "fp32", preprocessing: str = "robust",
+    def __init__(self, model: str = DEFAULT_MODEL, precision: str = DEFAULT_PRECISION, preprocessing: str = "robust",
                  batch_size: int = 256, threads: int | None = None, workers: int | None = None,
                  top_k: int = 3, min_confidence: float = 0.0):
         if preprocessing not in METHODS:
@@ -70,7 +70,9 @@ class Classifier:
         self.model = OnnxModel(model, precision, threads)
         self.preprocessing = preprocessing
         self.batch_size = batch_size
-        self.workers = workers or min(8, (os.cpu_count() or 1) * 2)
+        # one decode thread per core: tiny PNGs are GIL-bound (more threads only contend),
+        # large JPEGs decode in C with the GIL released (two threads: 483 -> 743 images/s)
+        self.workers = workers or max(1, os.cpu_count() or 1)
         self.top_k = max(1, min(top_k, len(self.model.info.class_names)))
         self.min_confidence = min_confidence
 
@@ -111,25 +113,44 @@ class Classifier:
 
     def classify_files(self, files: list[image_io.InputFile], save_preprocessed=None,
                        on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
+        """Decode and preprocess the next batch in worker threads while onnxruntime (which
+        releases the GIL) runs the current one. Each worker takes a whole slice of a batch:
+        per-file tasks cost more in scheduling than a 28x28 PNG takes to decode."""
         if save_preprocessed is not None:
             Path(save_preprocessed).mkdir(parents=True, exist_ok=True)
+        chunks = [files[i : i + self.batch_size] for i in range(0, len(files), self.batch_size)]
         records: list[Record] = []
         done = 0
         with ThreadPoolExecutor(self.workers) as pool:
-            for start in range(0, len(files), self.batch_size):
-                chunk = files[start : start + self.batch_size]
-                loaded = list(pool.map(lambda f: load_and_preprocess(f, self.preprocessing), chunk))
-                good = [i for i, item in enumerate(loaded) if item.array is not None]
-                batch = np.stack([loaded[i].array for i in good]) if good else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE))
-                probabilities = self.model.predict(batch)
-                by_index = dict(zip(good, self.records_from_probabilities([chunk[i].name for i in good], probabilities)))
-                for i, item in enumerate(loaded):
-                    records.append(by_index.get(i) or Record(path=chunk[i].name, error=item.error))
-                    if save_preprocessed is not None and item.array is not None:
-                        _save_preprocessed(Path(save_preprocessed), chunk[i].name, item.array)
+
+            def submit(chunk):
+                slices = [chunk[k :: self.workers] for k in range(min(self.workers, len(chunk)))]
+                return [pool.submit(self._load_slice, part) for part in slices]
+
+            pending = submit(chunks[0]) if chunks else []
+            for number, chunk in enumerate(chunks):
+                slices = [future.result() for future in pending]
+                loaded = [slices[i % len(slices)][i // len(slices)] for i in range(len(chunk))]
+                pending = submit(chunks[number + 1]) if number + 1 < len(chunks) else []
+                records += self._records_for(chunk, loaded, save_preprocessed)
                 done += len(chunk)
                 if on_progress:
                     on_progress(done, len(files))
+        return records
+
+    def _load_slice(self, items: list[image_io.InputFile]) -> list[Loaded]:
+        return [load_and_preprocess(item, self.preprocessing) for item in items]
+
+    def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed) -> list[Record]:
+        good = [i for i, item in enumerate(loaded) if item.array is not None]
+        batch = np.stack([loaded[i].array for i in good]) if good else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE))
+        probabilities = self.model.predict(batch)
+        by_index = dict(zip(good, self.records_from_probabilities([chunk[i].name for i in good], probabilities)))
+        records = []
+        for i, item in enumerate(loaded):
+            records.append(by_index.get(i) or Record(path=chunk[i].name, error=item.error))
+            if save_preprocessed is not None and item.array is not None:
+                _save_preprocessed(Path(save_preprocessed), chunk[i].name, item.array)
         return records
 
 

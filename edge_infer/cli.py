@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import formats
-from .runtime import DEFAULT_MODEL, PRECISIONS, ModelError
+from .runtime import DEFAULT_MODEL, DEFAULT_PRECISION, PRECISIONS, ModelError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -38,7 +38,8 @@ def emit(text: str, output: str | None) -> None:
 
 model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
                             help="shipped model name or path to an ONNX file")
-precision_option = click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+precision_option = click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION,
+                                show_default=True)
 threads_option = click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads")
 
 
