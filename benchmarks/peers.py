@@ -55,15 +55,21 @@ def throughput(call, batch: int, min_seconds: float = 1.0) -> float:
 
 
 def tflite_models(model, representative: np.ndarray) -> dict[str, bytes]:
+    """TFLite fp32 and int8 (int8 weights, activations calibrated on `representative`).
+
+    The inference function (training=False, so flips and dropout are inert) is frozen first:
+    with live resource variables the int8 calibrator fails (READ_VARIABLE), and Keras'
+    `model.export` traced the study's model3 with its random flips and batch-norm updates."""
     import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
     def serve(image):
         return model(image, training=False)
 
-    concrete = serve.get_concrete_function()
-    fp32 = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    fp32 = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([representative[i : i + 1]] for i in range(len(representative)))
     return {"fp32": fp32, "int8": converter.convert()}
