@@ -108,7 +108,6 @@ class Classifier:
                  on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
         """Files, folders or glob patterns to one record per image (errors included), in order."""
         collected = image_io.collect([str(p) for p in inputs], recursive=recursive)
-        self.last_skipped = collected.skipped
         return self.classify_files(collected.files, save_preprocessed, on_progress)
 
     def classify_files(self, files: list[image_io.InputFile], save_preprocessed=None,
