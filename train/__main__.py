@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--augment", choices=["none", "basic", "photo"],
                         help="override the recipe's augmentation (ablations)")
     parser.add_argument("--vertical-flip", action="store_true", help="add the study's vertical flips (ablations)")
+    parser.add_argument("--final-augment-strength", type=float,
+                        help="override the strength augmentation eases to over the last 30%% of epochs")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -34,6 +36,8 @@ def main(argv=None) -> int:
         overrides["augment"] = args.augment
     if args.vertical_flip:
         overrides["vertical_flip"] = True
+    if args.final_augment_strength is not None:
+        overrides["final_augment_strength"] = args.final_augment_strength
     names = list(REGISTRY) if args.model == "all" else [args.model]
     root = Path(args.out) if (args.out and args.model == "all") else Path("runs")
     histories = {}
