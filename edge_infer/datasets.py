@@ -7,7 +7,6 @@ standard library and NumPy.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import struct
 import tempfile
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .io import file_digest
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -117,15 +118,7 @@ def load_split(which: str, data_dir: str | os.PathLike | None = None) -> Split:
 def file_checksums(data_dir: str | os.PathLike | None = None) -> dict[str, str]:
     """sha256 of each dataset file, to record which data a model was trained on."""
     folder = find_data_dir(data_dir)
-    return {name: _digest(folder / name, "sha256") for name in FILES.values()}
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return {name: file_digest(folder / name, "sha256") for name in FILES.values()}
 
 
 def download(
@@ -140,7 +133,7 @@ def download(
     md5 = MD5 if md5 is None else md5
     for name in FILES.values():
         target = dest / name
-        if target.is_file() and _digest(target, "md5") == md5[name]:
+        if target.is_file() and file_digest(target, "md5") == md5[name]:
             continue
         url = mirror.rstrip("/") + "/" + name
         fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
@@ -148,7 +141,7 @@ def download(
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 for chunk in iter(lambda: resp.read(1 << 20), b""):
                     out.write(chunk)
-            got = _digest(Path(tmp_name), "md5")
+            got = file_digest(tmp_name, "md5")
             if got != md5[name]:
                 raise DatasetError(f"{url}: checksum mismatch (md5 {got}, expected {md5[name]})")
             os.replace(tmp_name, target)

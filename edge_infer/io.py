@@ -7,6 +7,7 @@ prints or exits.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import stat
 import tempfile
@@ -156,6 +157,15 @@ def open_image(path: str | os.PathLike, draft_size: int = DRAFT_SIZE) -> Image.I
 
 def _os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:

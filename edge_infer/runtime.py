@@ -3,7 +3,6 @@ and run batches through one session."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .classes import CLASS_NAMES, IMAGE_SIZE
+from .io import file_digest
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "robust"
@@ -60,11 +60,7 @@ def shipped_names(manifest: dict | None = None) -> list[str]:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def resolve_model(model: str, precision: str = "fp32") -> tuple[Path, dict | None]:
@@ -155,10 +151,6 @@ class OnnxModel:
             raise ModelError(f"{self.info.path}: expected one output with {len(self.info.class_names)} classes")
         self.input_name = inputs[0].name
         self.output_name = outputs[0].name
-
-    @property
-    def expected_preprocessing(self) -> str | None:
-        return self.info.metadata.get("preprocessing")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) or (N, 28, 28, 1) floats in [0, 1] to (N, classes) probabilities."""
