@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import Counter
 from typing import Sequence
 
@@ -90,8 +91,9 @@ def format_records(records: Sequence[dict], fmt: str, skipped: int = 0) -> str:
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+def percent(value) -> str:
+    """A fraction as a percentage with one decimal; '-' for missing or NaN."""
+    return "-" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}"
 
 
 def evaluation_tables(results: Sequence[dict]) -> str:
@@ -104,26 +106,26 @@ def evaluation_tables(results: Sequence[dict]) -> str:
     for r in results:
         clean = r.get("clean", {})
         suite = r.get("corruptions", {})
-        row = [r["model"], r["precision"], _pct(clean.get("accuracy")),
+        row = [r["model"], r["precision"], percent(clean.get("accuracy")),
                f"{clean['ece']:.3f}" if "ece" in clean else "-",
-               _pct(suite.get("mean_corruption_accuracy")), _pct(suite.get("relative_drop")),
-               _pct(r.get("corruptions_preprocessed", {}).get("mean_corruption_accuracy"))]
+               percent(suite.get("mean_corruption_accuracy")), percent(suite.get("relative_drop")),
+               percent(r.get("corruptions_preprocessed", {}).get("mean_corruption_accuracy"))]
         for folder in folders:
             scores = r.get("folders", {}).get(folder, {})
-            row += [_pct(scores.get("robust", {}).get("accuracy")), _pct(scores.get("plain", {}).get("accuracy"))]
+            row += [percent(scores.get("robust", {}).get("accuracy")), percent(scores.get("plain", {}).get("accuracy"))]
         rows.append(row)
     text = render_table(rows, header, align_right=range(2, len(header)))
     with_suite = [r for r in results if r.get("corruptions")]
     if with_suite:
         names = list(with_suite[0]["corruptions"]["mean_per_corruption"])
         suite_header = ["corruption"] + [f"{r['model']}/{r['precision']}" for r in with_suite]
-        suite_rows = [[name] + [_pct(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
+        suite_rows = [[name] + [percent(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
                       for name in names]
         pre = [r for r in with_suite if r.get("corruptions_preprocessed")]
         if pre:
             suite_header += [f"{r['model']}/{r['precision']} pre" for r in pre]
             for row, name in zip(suite_rows, names):
-                row += [_pct(r["corruptions_preprocessed"]["mean_per_corruption"].get(name)) for r in pre]
+                row += [percent(r["corruptions_preprocessed"]["mean_per_corruption"].get(name)) for r in pre]
         images = with_suite[0]["corruptions"]["images"]
         text += f"\nAccuracy % per corruption (mean of severities 1-5, {images} test images)\n"
         text += render_table(suite_rows, suite_header, align_right=range(1, len(suite_header)))
@@ -132,7 +134,7 @@ def evaluation_tables(results: Sequence[dict]) -> str:
         from .classes import CLASS_NAMES
 
         class_header = ["class"] + [f"{r['model']}/{r['precision']}" for r in with_clean]
-        class_rows = [[name] + [_pct(r["clean"]["per_class_accuracy"][i]) for r in with_clean]
+        class_rows = [[name] + [percent(r["clean"]["per_class_accuracy"][i]) for r in with_clean]
                       for i, name in enumerate(CLASS_NAMES)]
         text += "\nClean test accuracy % per class\n"
         text += render_table(class_rows, class_header, align_right=range(1, len(class_header)))
@@ -150,7 +152,7 @@ def benchmark_tables(result: dict) -> str:
     for r in result["models"]:
         lat = r["latency_us"]
         rows.append([r["model"], r["precision"], f"{r['bytes'] / 1024:.0f}",
-                     _pct(r.get("test_accuracy")), f"{lat['p50']:.1f}", f"{lat['p99']:.1f}",
+                     percent(r.get("test_accuracy")), f"{lat['p50']:.1f}", f"{lat['p99']:.1f}",
                      f"{r['session_create_ms']:.1f}", f"{r['first_inference_ms']:.2f}"] +
                     [f"{r['throughput_images_per_s'][str(b)]:,.0f}" for b in sizes])
     text += render_table(rows, header, align_right=range(2, len(header)))

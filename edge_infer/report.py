@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .classes import CLASS_NAMES
+from .formats import percent
 from .io import ImageError, open_image
 from .preprocess import flatten_on_white, normalise_mode
 from .runtime import DEFAULT_MODEL, load_manifest
@@ -272,10 +273,6 @@ def _img(png: bytes, alt: str, css: str = "") -> str:
 # ---------------------------------------------------------------- sections (HTML strings)
 
 
-def _pct(value) -> str:
-    return "-" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}"
-
-
 def _size(n) -> str:
     if not isinstance(n, (int, float)):
         return "-"
@@ -350,13 +347,13 @@ def models_section(results: list[dict], manifest: dict, latencies: dict | None) 
             size = Path(r["path"]).stat().st_size
         ece = clean.get("ece")
         cells = [e(r["model"]), e(r["precision"]), _count(entry.get("params", r.get("params"))),
-                 _count(entry.get("macs_per_image")), _size(size), _pct(clean.get("accuracy")),
+                 _count(entry.get("macs_per_image")), _size(size), percent(clean.get("accuracy")),
                  "-" if not isinstance(ece, (int, float)) or math.isnan(ece) else f"{ece:.3f}",
-                 _pct(suite.get("mean_corruption_accuracy"))]
+                 percent(suite.get("mean_corruption_accuracy"))]
         for folder in folders:
             scores = (r.get("folders") or {}).get(folder) or {}
-            cells += [_pct((scores.get("robust") or {}).get("accuracy")),
-                      f'<span class="muted">{_pct((scores.get("plain") or {}).get("accuracy"))}</span>']
+            cells += [percent((scores.get("robust") or {}).get("accuracy")),
+                      f'<span class="muted">{percent((scores.get("plain") or {}).get("accuracy"))}</span>']
         if show_latency:
             p50 = latencies.get((r["model"], r["precision"]))
             cells.append("-" if p50 is None else f"{p50:,.0f} &micro;s")
@@ -403,7 +400,7 @@ def corruption_section(results: list[dict]) -> str:
 
 
 def _confusion_figure(r: dict) -> str:
-    title = f"{_label(r)}: clean accuracy {_pct(r['clean'].get('accuracy'))}%"
+    title = f"{_label(r)}: clean accuracy {percent(r['clean'].get('accuracy'))}%"
     chart = _img(confusion_png(r["clean"]["confusion_matrix"], title), f"confusion matrix of {_label(r)}", "chart")
     return f"<figure>{chart}</figure>"
 
@@ -472,7 +469,7 @@ def folder_gallery(folder: str, scores: dict, limit: int = GALLERY_LIMIT) -> str
                      f"</span></figcaption></figure>")
     wrong = sum(p.get("predicted") != p.get("label") for p in predictions)
     summary = (f"{len(predictions) + len(errors)} images, {wrong} predicted wrong, {len(errors)} unreadable; "
-               f"accuracy {_pct(scores.get('accuracy'))}%.")
+               f"accuracy {percent(scores.get('accuracy'))}%.")
     if len(shown) < len(predictions):
         summary += f" Showing {len(shown)} of {len(predictions)}, sampled evenly."
     if missing:
