@@ -34,6 +34,7 @@ from onnxruntime.quantization import QuantFormat, QuantType  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
 from edge_infer.benchmark import machine  # noqa: E402
+from edge_infer.metrics import accuracy  # noqa: E402
 from export import verify  # noqa: E402
 from export.__main__ import calibration_images  # noqa: E402
 from export.onnx_export import keras_to_onnx  # noqa: E402
@@ -105,8 +106,8 @@ def main() -> int:
             reference = probs if reference is None else reference
             row = {"model": name, "variant": label, "bytes": len(proto.SerializeToString()),
                    "ops": len(proto.graph.node),
-                   "test_accuracy": float((probs.argmax(1) == test.labels).mean()),
-                   "agreement_with_fp32": float((probs.argmax(1) == reference.argmax(1)).mean())}
+                   "test_accuracy": accuracy(probs, test.labels),
+                   "agreement_with_fp32": accuracy(probs, reference.argmax(1))}
             for level_name, level in LEVELS.items():
                 row[level_name] = measure(proto, level, images)
             rows.append(row)

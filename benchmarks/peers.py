@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from edge_infer import datasets  # noqa: E402
+from edge_infer import datasets, metrics  # noqa: E402
 from edge_infer.benchmark import machine  # noqa: E402
 from edge_infer.runtime import OnnxModel, load_manifest  # noqa: E402
 
@@ -117,15 +117,15 @@ def bench_model(name: str, run_dir: Path, test: np.ndarray, labels: np.ndarray, 
         throughput(lambda: model(batch, training=False), 256), None)
     for precision, content in tflite_models(model, calibration).items():
         runner = TfliteRunner(content)
-        accuracy = float(np.mean(np.concatenate([runner(test[i : i + 500]).argmax(1)
-                                                 for i in range(0, len(test), 500)]) == labels))
+        accuracy = metrics.accuracy(np.concatenate([runner(test[i : i + 500]) for i in range(0, len(test), 500)]),
+                                    labels)
         single = TfliteRunner(content)
         many = TfliteRunner(content)
         row("tflite", precision, time_calls(lambda: single(one), fast_runs), throughput(lambda: many(batch), 256),
             accuracy, len(content))
     for precision in ("fp32", "int8"):
         onnx_model = OnnxModel(name, precision, threads=1)
-        accuracy = float(np.mean(onnx_model.predict_batched(test, 500).argmax(1) == labels))
+        accuracy = metrics.accuracy(onnx_model.predict_batched(test, 500), labels)
         row("onnxruntime", precision, time_calls(lambda: onnx_model.predict(one), fast_runs),
             throughput(lambda: onnx_model.predict(batch), 256), accuracy, onnx_model.info.path.stat().st_size)
     return rows

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_infer.io import write_atomic
+from edge_infer.metrics import accuracy
 from edge_infer.preprocess import PREPROCESS_VERSION
 from edge_infer.runtime import sha256_file
 from train.provenance import git_commit
@@ -56,7 +57,7 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     keras_probs = model.predict(parity, batch_size=500, verbose=0)
     verify.check_fp32(fp32, keras_probs, parity, fp32_report, limits)
     fp32_probs = verify.run(fp32, data.test_images)
-    fp32_accuracy = float((fp32_probs.argmax(1) == data.test_labels).mean())
+    fp32_accuracy = accuracy(fp32_probs, data.test_labels)
 
     common = onnx_export.base_metadata(name, params, run, "fp32", PREPROCESS_VERSION)
     common.update({"export_commit": commit, "test_images": int(len(data.test_labels))})
@@ -67,7 +68,7 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     verify.check_structure(int8, int8_report)
     int8_probs = verify.run(int8, data.test_images)
     verify.check_int8(fp32_probs, int8_probs, data.test_labels, int8_report, limits)
-    int8_accuracy = float((int8_probs.argmax(1) == data.test_labels).mean())
+    int8_accuracy = accuracy(int8_probs, data.test_labels)
     onnx_export.set_metadata(int8, {**common, "precision": "int8", "quantization": quantization,
                                     "calibration_images": int(len(data.calibration)),
                                     "test_accuracy": int8_accuracy})
@@ -81,14 +82,14 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     mac_count = macs.count_macs(fp32)
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     entries = []
-    for proto, precision, accuracy in ((fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)):
+    for proto, precision, test_accuracy in ((fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)):
         filename = f"{name}.onnx" if precision == "fp32" else f"{name}.int8.onnx"
         quantize.save_model(proto, out_dir / filename)
         entries.append({
             "name": name, "file": filename, "precision": precision,
             "quantization": quantization if precision == "int8" else None,
             "sha256": sha256_file(out_dir / filename), "bytes": (out_dir / filename).stat().st_size,
-            "params": params, "macs_per_image": mac_count, "test_accuracy": round(accuracy, 4),
+            "params": params, "macs_per_image": mac_count, "test_accuracy": round(test_accuracy, 4),
             "created": created, "export_commit": commit,
         })
     update_manifest(out_dir / "models.json", entries)

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edge_infer.metrics import accuracy
 from edge_infer.runtime import INPUT_NAME, OUTPUT_NAME
 
 RANDOM_OPS = {"RandomUniform", "RandomNormal", "RandomUniformLike", "RandomNormalLike", "Multinomial",
@@ -88,7 +89,7 @@ def check_fp32(proto: onnx.ModelProto, keras_probs: np.ndarray, images: np.ndarr
                limits: Thresholds) -> np.ndarray:
     onnx_probs = run(proto, images)
     diff = float(np.abs(onnx_probs - keras_probs).max())
-    agreement = float((onnx_probs.argmax(1) == keras_probs.argmax(1)).mean())
+    agreement = accuracy(onnx_probs, keras_probs.argmax(1))
     report.add(f"fp32 vs Keras max |diff| ({len(images)} imgs)", f"{diff:.2e}", f"<= {limits.max_abs_diff:.0e}",
                diff <= limits.max_abs_diff)
     report.add("fp32 vs Keras top-1 agreement", f"{agreement:.4f}", f">= {limits.fp32_agreement:.4f}",
@@ -105,9 +106,9 @@ def check_rows_sum_to_one(probs: np.ndarray, report: Report) -> None:
 def check_int8(fp32_probs: np.ndarray, int8_probs: np.ndarray, labels: np.ndarray, report: Report,
                limits: Thresholds) -> None:
     check_rows_sum_to_one(int8_probs, report)
-    agreement = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
-    fp32_acc = float((fp32_probs.argmax(1) == labels).mean())
-    int8_acc = float((int8_probs.argmax(1) == labels).mean())
+    agreement = accuracy(int8_probs, fp32_probs.argmax(1))
+    fp32_acc = accuracy(fp32_probs, labels)
+    int8_acc = accuracy(int8_probs, labels)
     report.add(f"int8 vs fp32 top-1 agreement ({len(labels)} imgs)", f"{agreement:.4f}",
                f">= {limits.int8_agreement:.4f}", agreement >= limits.int8_agreement)
     report.add("int8 accuracy drop", f"{(fp32_acc - int8_acc) * 100:+.2f} pts ({fp32_acc:.4f} -> {int8_acc:.4f})",
