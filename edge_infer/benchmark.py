@@ -131,9 +131,9 @@ def end_to_end(inputs: list[str], model: str, precision: str = "fp32", threads: 
         done = time.perf_counter()
         decode += mid - tick
         prep += done - mid
-    batch = np.stack(arrays)
     tick = time.perf_counter()
-    classifier.classify_arrays(batch)
+    if arrays:
+        classifier.classify_arrays(np.stack(arrays))
     infer = time.perf_counter() - tick
     n = max(1, len(arrays))
     return {
