@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument("--vertical-flip", action="store_true", help="add the study's vertical flips (ablations)")
     parser.add_argument("--final-augment-strength", type=float,
                         help="override the strength augmentation eases to over the last 30%% of epochs")
+    parser.add_argument("--heavy-fraction", type=float,
+                        help="override the share of images that get the full photo-style augmentation")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -38,6 +40,8 @@ def main(argv=None) -> int:
         overrides["vertical_flip"] = True
     if args.final_augment_strength is not None:
         overrides["final_augment_strength"] = args.final_augment_strength
+    if args.heavy_fraction is not None:
+        overrides["heavy_fraction"] = args.heavy_fraction
     names = list(REGISTRY) if args.model == "all" else [args.model]
     root = Path(args.out) if (args.out and args.model == "all") else Path("runs")
     histories = {}

@@ -106,13 +106,36 @@ def _maybe(images, changed, probability: float):
 _BLUR_KERNEL = np.outer(*(2 * [np.array([0.25, 0.5, 0.25], dtype=np.float32)]))[:, :, None, None]
 
 
-def augment_batch(images, vertical_flip: bool = False, strength=1.0):
-    """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape."""
+def _light(images):
+    """The classic Fashion-MNIST recipe: a shift of up to 2 px and random erasing (after the flip)."""
+    batch = tf.shape(images)[0]
+    transforms = _affine_transforms(batch, max_shift=2.0, max_degrees=0.0, scale_range=0.0)
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT",
+    )
+    return _random_erasing(images, 0.4)
+
+
+def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None):
+    """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape.
+
+    `heavy` (B,) bool marks the images that get the full photo-style treatment; the others get
+    only the light recipe (flip, 2 px shift, erasing). None means all are heavy.
+    """
     batch = tf.shape(images)[0]
     strength = tf.cast(strength, tf.float32)
     images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
     if vertical_flip:  # the study's choice, kept only to measure it
         images = _maybe(images, tf.reverse(images, axis=[1]), 0.5)
+    if heavy is None:
+        return _heavy(images, strength)
+    return tf.where(tf.reshape(heavy, [-1, 1, 1, 1]), _heavy(images, strength), _light(images))
+
+
+def _heavy(images, strength):
+    """Affine (shift, rotation, scale), erasing, blur, noise, contrast/brightness; all scaled by strength."""
+    batch = tf.shape(images)[0]
     transforms = _affine_transforms(batch, max_shift=2.5 * strength, max_degrees=10.0 * strength,
                                     scale_range=0.1 * strength)
     images = tf.raw_ops.ImageProjectiveTransformV3(
@@ -132,23 +155,33 @@ def augment_batch(images, vertical_flip: bool = False, strength=1.0):
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, num_classes: int,
                      roundtrip: np.ndarray | None = None, augment: bool = False,
-                     vertical_flip: bool = False, strength: tf.Variable | None = None) -> tf.data.Dataset:
-    """Shuffled batches of (image, one-hot label); augmented when asked."""
+                     vertical_flip: bool = False, strength: tf.Variable | None = None,
+                     heavy_fraction: float = 1.0) -> tf.data.Dataset:
+    """Shuffled batches of (image, one-hot label); augmented when asked.
+
+    With augmentation, each image is "heavy" with probability `heavy_fraction` (full photo-style
+    augmentation, and the photo round trip for ROUNDTRIP_PROBABILITY of all images) or "light"
+    (flip, shift, erasing), so part of every batch stays close to the clean distribution.
+    """
     y_onehot = tf.one_hot(y, num_classes)
-    if roundtrip is not None:
-        data = tf.data.Dataset.from_tensor_slices((x, roundtrip, y_onehot))
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    level = tf.constant(1.0) if strength is None else strength
+    photo_given_heavy = min(1.0, ROUNDTRIP_PROBABILITY / heavy_fraction) if heavy_fraction > 0 else 0.0
+    clean = x if roundtrip is None else (x, roundtrip)
+    data = tf.data.Dataset.from_tensor_slices((clean, y_onehot))
+    data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
 
-        def pick(clean, photo, label):
-            use_photo = tf.random.uniform([]) < ROUNDTRIP_PROBABILITY * (1.0 if strength is None else strength)
-            return tf.where(use_photo, photo, clean), label
+    def pick(images, label):
+        heavy = tf.random.uniform([]) < heavy_fraction
+        if roundtrip is None:
+            return images, heavy, label
+        plain, photo = images
+        use_photo = heavy & (tf.random.uniform([]) < photo_given_heavy * level)
+        return tf.where(use_photo, photo, plain), heavy, label
 
-        data = data.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        data = tf.data.Dataset.from_tensor_slices((x, y_onehot))
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size)
+    data = data.map(pick, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     if augment:
-        level = 1.0 if strength is None else strength
-        data = data.map(lambda a, b: (augment_batch(a, vertical_flip, level), b), num_parallel_calls=tf.data.AUTOTUNE)
+        data = data.map(lambda a, h, b: (augment_batch(a, vertical_flip, level, h), b),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        data = data.map(lambda a, h, b: (a, b))
     return data.prefetch(tf.data.AUTOTUNE)

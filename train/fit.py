@@ -145,7 +145,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     train_ds = augment.training_dataset(
         data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
-        strength=strength,
+        strength=strength, heavy_fraction=recipe.heavy_fraction,
     )
     val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
     best_path = out / "best.weights.h5"

@@ -31,6 +31,7 @@ class Recipe:
     augment: str = "none"  # "none", "basic" (per-batch ops) or "photo" (basic + photo round trip)
     vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
     final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
+    heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
     mixed_bfloat16: bool = False
     study_params: int | None = None
     study_test_accuracy: float | None = None
