@@ -23,6 +23,11 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+def warn_about(info) -> None:
+    for message in info.warnings:
+        click.echo(f"edge-infer: warning: {message}", err=True)
+
+
 def emit(text: str, output: str | None) -> None:
     """To stdout, or to a file written atomically."""
     if output:
@@ -75,6 +80,8 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
         classifier = Classifier(model, precision, preprocessing, batch_size, threads, workers, top_k, min_confidence)
     except ModelError as exc:
         fail(str(exc))
+    if preprocessing == "robust":
+        warn_about(classifier.model.info)
     from .io import collect
 
     collected = collect(list(inputs), recursive=recursive)
@@ -142,6 +149,7 @@ def info(model, precision):
         "outputs": [{"name": o.name, "shape": o.shape, "type": o.type} for o in session.get_outputs()],
         "metadata": loaded.info.metadata,
         "manifest": loaded.info.manifest,
+        "warnings": loaded.info.warnings,
     }
     click.echo(json.dumps(description, indent=2))
 
@@ -311,6 +319,7 @@ def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, th
             classifier = Classifier(name, precision, threads=threads)
         except ModelError as exc:
             fail(str(exc))
+        warn_about(classifier.model.info)
         results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
                                       labelled, corruption_images if test else 0, corruption_names, seed,
                                       corrupted, preprocess_corruptions))

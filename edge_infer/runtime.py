@@ -14,6 +14,7 @@ import onnxruntime as ort
 
 from .classes import CLASS_NAMES, IMAGE_SIZE
 from .io import file_digest
+from .preprocess import PREPROCESS_VERSION
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "robust"
@@ -103,6 +104,16 @@ class ModelInfo:
     @property
     def precision(self) -> str:
         return str(self.metadata.get("precision") or (self.manifest or {}).get("precision") or "unknown")
+
+    @property
+    def warnings(self) -> list[str]:
+        """Reasons to distrust this model's answers here; empty when all is well."""
+        expected = self.metadata.get("preprocessing")
+        if expected and expected != PREPROCESS_VERSION:
+            # photo-trained models learn the exact look of one preprocessing version
+            return [f"{self.path}: trained for preprocessing {expected!r}, this edge-infer does "
+                    f"{PREPROCESS_VERSION!r}; robust-preprocessed photos may be classified worse"]
+        return []
 
 
 def _decode_metadata(raw: dict[str, str]) -> dict:

@@ -56,3 +56,15 @@ def real_test_set():
         return datasets.load_split("test")
     except datasets.DatasetError as exc:
         pytest.skip(f"Fashion-MNIST not installed: {exc}")
+
+
+def with_preprocessing(source, target, version: str):
+    """A copy of ONNX `source` whose metadata claims preprocessing `version`."""
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.load(str(source))
+    for prop in proto.metadata_props:
+        if prop.key == "preprocessing":
+            prop.value = f'"{version}"'
+    onnx.save(proto, str(target))
+    return target
+

@@ -168,3 +168,16 @@ def test_fashion_mnist_pngs_score_as_the_arrays(tmp_path, real_test_set):
     from_arrays = classifier.classify_arrays(images.astype(np.float32) / 255.0).argmax(1)
     assert np.array_equal(from_files, from_arrays)
     assert (from_files == labels).mean() == (from_arrays == labels).mean()
+
+
+def test_a_model_for_other_preprocessing_warns_but_still_classifies(tmp_path):
+    from edge_infer import runtime
+    from .conftest import with_preprocessing
+
+    model = with_preprocessing(runtime.MODELS_DIR / "model1.onnx", tmp_path / "old.onnx", "robust-0")
+    Image.new("L", (28, 28), 0).save(tmp_path / "a.png")
+    result = run_cli("classify", str(tmp_path / "a.png"), "--model", str(model))
+    assert result.exit_code == 0 and "a.png" in result.stdout
+    assert "warning:" in result.stderr and "robust-0" in result.stderr
+    quiet = run_cli("classify", str(tmp_path / "a.png"), "--model", str(model), "--preprocess", "plain")
+    assert "warning:" not in quiet.stderr

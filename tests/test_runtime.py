@@ -8,6 +8,8 @@ import pytest
 from edge_infer import CLASS_NAMES, runtime
 from edge_infer.runtime import ModelError, OnnxModel
 
+from .conftest import with_preprocessing
+
 ENTRIES = runtime.load_manifest()["models"]
 
 
@@ -78,3 +80,13 @@ def test_unknown_names_and_precisions(copied_models):
         OnnxModel("resnet")
     with pytest.raises(ModelError, match="unknown precision"):
         OnnxModel("robust", "fp16")
+
+
+def test_shipped_models_match_this_preprocessing():
+    assert OnnxModel("robust", "int8").info.warnings == []
+
+
+def test_a_model_trained_for_other_preprocessing_is_flagged(tmp_path):
+    path = with_preprocessing(runtime.MODELS_DIR / "model1.onnx", tmp_path / "old.onnx", "robust-0")
+    (warning,) = OnnxModel(str(path)).info.warnings
+    assert "old.onnx" in warning and "'robust-0'" in warning and runtime.PREPROCESS_VERSION in warning
