@@ -82,9 +82,10 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
 
     out = tmp_path / "ablation"
     assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
-                 "--augment", "basic", "--vertical-flip", "--quiet", "--no-download"]) == 0
+                 "--augment", "basic", "--vertical-flip", "--heavy-fraction", "0.5", "--quiet",
+                 "--no-download"]) == 0
     recipe = json.loads((out / "run.json").read_text())["recipe"]
-    assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True
+    assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True and recipe["heavy_fraction"] == 0.5
 
 
 def test_augmentation_eases_over_the_last_epochs():
@@ -98,3 +99,20 @@ def test_augmentation_eases_over_the_last_epochs():
     assert values[-1] == pytest.approx(0.25)
     assert all(a >= b for a, b in zip(values, values[1:]))
     assert AugmentSchedule(tf.Variable(1.0), epochs=1, final=0.25).value(0) == 1.0
+
+
+def test_light_images_only_move_and_lose_patches_heavy_ones_change_tone():
+    import tensorflow as tf
+
+    from train.augment import augment_batch
+
+    tf.random.set_seed(0)
+    grey = tf.fill([64, 28, 28, 1], 0.5)
+    centre = slice(6, 22)  # beyond the reach of a 2 px shift's black fill
+
+    def tones(heavy):
+        out = augment_batch(grey, strength=1.0, heavy=tf.fill([64], heavy)).numpy()[:, centre, centre]
+        return np.unique(np.round(out, 4))
+
+    assert set(tones(False)) <= {0.0, 0.5}  # flip, shift, erasing: the grey itself is untouched
+    assert len(tones(True)) > 10  # blur, noise, contrast and brightness make new tones
