@@ -46,6 +46,8 @@ model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default
 precision_option = click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION,
                                 show_default=True)
 threads_option = click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads")
+mirror_option = click.option("--mirror-average", is_flag=True,
+                             help="also classify each image's mirror image and average the two (2x inference)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,14 +72,16 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
 @click.option("--save-preprocessed", type=click.Path(file_okay=False), help="save what the model saw as PNGs")
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar and no per-file error lines")
 def classify(inputs, recursive, model, precision, preprocessing, batch_size, threads, workers, top_k,
-             min_confidence, fmt, output, save_preprocessed, quiet):
+             min_confidence, mirror_average, fmt, output, save_preprocessed, quiet):
     """Classify image files, folders or glob patterns."""
     from .classifier import Classifier
 
     try:
-        classifier = Classifier(model, precision, preprocessing, batch_size, threads, workers, top_k, min_confidence)
+        classifier = Classifier(model, precision, preprocessing, batch_size, threads, workers, top_k, min_confidence,
+                                mirror_average)
     except ModelError as exc:
         fail(str(exc))
     if preprocessing == "robust":
@@ -168,11 +172,12 @@ def info(model, precision):
 @click.option("--preprocess-corruptions", is_flag=True,
               help="also score the corrupted images after robust preprocessing (the product, not the bare model)")
 @click.option("--seed", type=int, default=0, show_default=True)
+@mirror_option
 @threads_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
 def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names,
-             preprocess_corruptions, seed, threads, fmt, output):
+             preprocess_corruptions, seed, mirror_average, threads, fmt, output):
     """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
     from . import corruptions
 
@@ -181,7 +186,7 @@ def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_imag
         fail(f"unknown corruption {', '.join(unknown)}; choose from {', '.join(corruptions.CORRUPTIONS)}")
     pairs = [(model, precision) for model in models for precision in precisions]
     results = _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
-                              list(corruption_names) or None, seed, preprocess_corruptions)
+                              list(corruption_names) or None, seed, preprocess_corruptions, mirror_average)
     if fmt == "json":
         emit(json.dumps({"results": results}, indent=2) + "\n", output)
     else:
@@ -293,7 +298,8 @@ def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir,
 
 
 def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
-                    corruption_names=None, seed=0, preprocess_corruptions=False) -> list[dict]:
+                    corruption_names=None, seed=0, preprocess_corruptions=False,
+                    mirror_average=False) -> list[dict]:
     """`evaluate_model` for each (model, precision), with the data loaded once; usage errors exit 2."""
     from . import datasets
     from .classifier import Classifier
@@ -316,7 +322,7 @@ def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, th
         if sys.stderr.isatty():
             click.echo(f"evaluating {name}/{precision}", err=True)
         try:
-            classifier = Classifier(name, precision, threads=threads)
+            classifier = Classifier(name, precision, threads=threads, mirror_average=mirror_average)
         except ModelError as exc:
             fail(str(exc))
         warn_about(classifier.model.info)

@@ -122,7 +122,7 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
     started = time.perf_counter()
     info = classifier.model.info
     result = {"model": info.name, "precision": info.precision, "path": str(info.path),
-              "params": info.metadata.get("params")}
+              "params": info.metadata.get("params"), "mirror_average": classifier.mirror_average}
     if test_images is not None:
         probabilities = classifier.classify_arrays(test_images.astype(np.float32) / 255.0)
         result["clean"] = metrics.score(probabilities, test_labels, len(CLASS_NAMES))

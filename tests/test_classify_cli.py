@@ -181,3 +181,21 @@ def test_a_model_for_other_preprocessing_warns_but_still_classifies(tmp_path):
     assert "warning:" in result.stderr and "robust-0" in result.stderr
     quiet = run_cli("classify", str(tmp_path / "a.png"), "--model", str(model), "--preprocess", "plain")
     assert "warning:" not in quiet.stderr
+
+
+def test_mirror_average_makes_predictions_mirror_invariant():
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 28, 28), dtype=np.float32)
+    mirrored = images[:, :, ::-1].copy()
+    plain = Classifier("model2", "fp32")
+    assert not np.allclose(plain.classify_arrays(images), plain.classify_arrays(mirrored), atol=1e-3)
+    both = Classifier("model2", "fp32", mirror_average=True)
+    averaged = both.classify_arrays(images)
+    assert np.allclose(averaged, both.classify_arrays(mirrored), atol=1e-6)
+    assert np.allclose(averaged.sum(1), 1, atol=1e-5)
+
+
+def test_classify_cli_accepts_mirror_average(tmp_path):
+    Image.new("L", (28, 28), 0).save(tmp_path / "a.png")
+    result = run_cli("classify", str(tmp_path / "a.png"), "--mirror-average", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["results"][0]["label"]

@@ -109,3 +109,13 @@ def test_folder_without_labels(tmp_path):
         read_labelled_folder(tmp_path)
     result = invoke(str(tmp_path), "--no-test-set")
     assert result.exit_code == 2 and "labels.csv" in result.stderr
+
+
+def test_mirror_average_is_recorded_and_labelled(tmp_path):
+    data = make_dataset(tmp_path / "data", n_train=50, n_test=40)
+    result = invoke("--data-dir", str(data), "--corruption-images", "0", "-m", "model1", "--mirror-average",
+                    "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["mirror_average"] is True
+    table = invoke("--data-dir", str(data), "--corruption-images", "0", "-m", "model1", "--mirror-average")
+    assert "fp32+mirror" in table.stdout
