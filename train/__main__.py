@@ -10,6 +10,16 @@ from pathlib import Path
 from edge_infer.datasets import DatasetError
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("give comma-separated channel counts, e.g. 40,80,112") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError("channel counts must be positive")
+    return widths
+
+
 def main(argv=None) -> int:
     from .models import REGISTRY
 
@@ -28,6 +38,7 @@ def main(argv=None) -> int:
                         help="override the strength augmentation eases to over the last 30%% of epochs")
     parser.add_argument("--heavy-fraction", type=float,
                         help="override the share of images that get the full photo-style augmentation")
+    parser.add_argument("--widths", type=_widths, help="robust only: channels per stage, e.g. 40,80,112")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -40,6 +51,10 @@ def main(argv=None) -> int:
         overrides["vertical_flip"] = True
     if args.final_augment_strength is not None:
         overrides["final_augment_strength"] = args.final_augment_strength
+    if args.widths:
+        if args.model != "robust":
+            parser.error("--widths applies to the robust model only")
+        overrides["widths"] = args.widths
     if args.heavy_fraction is not None:
         overrides["heavy_fraction"] = args.heavy_fraction
     names = list(REGISTRY) if args.model == "all" else [args.model]

@@ -132,7 +132,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe.mixed_bfloat16 else "float32")
     try:
-        model = spec.build()
+        model = spec.build_for(recipe)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     steps_per_epoch = math.ceil(len(data.x_train) / recipe.batch_size)
@@ -169,7 +169,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         print(f"[{name}] stopped; keeping the best checkpoint so far", flush=True)
     fit_seconds = time.time() - fit_start
 
-    final = spec.build()  # float32 copy: export and the runtime want float32 graphs
+    final = spec.build_for(recipe)  # float32 copy: export and the runtime want float32 graphs
     final.set_weights(model.get_weights())
     if best_path.exists():
         final.load_weights(best_path)

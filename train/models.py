@@ -32,6 +32,7 @@ class Recipe:
     vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
     final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
     heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
+    widths: tuple[int, ...] | None = None  # robust only: channels per stage (builder default if None)
     mixed_bfloat16: bool = False
     study_params: int | None = None
     study_test_accuracy: float | None = None
@@ -93,11 +94,14 @@ def _conv_bn_relu(x, filters: int):
     return layers.ReLU()(x)
 
 
-def build_robust() -> keras.Model:
-    """Six Conv-BN-ReLU blocks (32, 32, pool, 64, 64, pool, 128, 128), GAP, Dense: 289k params."""
+def build_robust(widths: tuple[int, ...] = (32, 64, 128)) -> keras.Model:
+    """Two Conv-BN-ReLU blocks per stage, max-pool between stages, GAP, Dense.
+
+    The default (32, 32, pool, 64, 64, pool, 128, 128) has 289k parameters.
+    """
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = inputs
-    for stage, filters in enumerate((32, 64, 128)):
+    for stage, filters in enumerate(widths):
         if stage:
             x = layers.MaxPooling2D()(x)
         x = _conv_bn_relu(x, filters)
@@ -112,9 +116,12 @@ def build_robust() -> keras.Model:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    build: Callable[[], keras.Model]
+    build: Callable[..., keras.Model]
     recipe: Recipe
     summary: str
+
+    def build_for(self, recipe: Recipe) -> keras.Model:
+        return self.build(widths=recipe.widths) if recipe.widths else self.build()
 
 
 REGISTRY: dict[str, ModelSpec] = {
