@@ -96,7 +96,8 @@ def percent(value) -> str:
     return "-" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}"
 
 
-def _variant(result: dict) -> str:
+def variant(result: dict) -> str:
+    """An evaluation result's precision, marked when predictions were mirror-averaged."""
     return result["precision"] + ("+mirror" if result.get("mirror_average") else "")
 
 
@@ -110,7 +111,7 @@ def evaluation_tables(results: Sequence[dict]) -> str:
     for r in results:
         clean = r.get("clean", {})
         suite = r.get("corruptions", {})
-        row = [r["model"], _variant(r), percent(clean.get("accuracy")),
+        row = [r["model"], variant(r), percent(clean.get("accuracy")),
                f"{clean['ece']:.3f}" if "ece" in clean else "-",
                percent(suite.get("mean_corruption_accuracy")), percent(suite.get("relative_drop")),
                percent(r.get("corruptions_preprocessed", {}).get("mean_corruption_accuracy"))]
@@ -122,12 +123,12 @@ def evaluation_tables(results: Sequence[dict]) -> str:
     with_suite = [r for r in results if r.get("corruptions")]
     if with_suite:
         names = list(with_suite[0]["corruptions"]["mean_per_corruption"])
-        suite_header = ["corruption"] + [f"{r['model']}/{_variant(r)}" for r in with_suite]
+        suite_header = ["corruption"] + [f"{r['model']}/{variant(r)}" for r in with_suite]
         suite_rows = [[name] + [percent(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
                       for name in names]
         pre = [r for r in with_suite if r.get("corruptions_preprocessed")]
         if pre:
-            suite_header += [f"{r['model']}/{_variant(r)} pre" for r in pre]
+            suite_header += [f"{r['model']}/{variant(r)} pre" for r in pre]
             for row, name in zip(suite_rows, names):
                 row += [percent(r["corruptions_preprocessed"]["mean_per_corruption"].get(name)) for r in pre]
         images = with_suite[0]["corruptions"]["images"]
@@ -137,7 +138,7 @@ def evaluation_tables(results: Sequence[dict]) -> str:
     if with_clean:
         from .classes import CLASS_NAMES
 
-        class_header = ["class"] + [f"{r['model']}/{_variant(r)}" for r in with_clean]
+        class_header = ["class"] + [f"{r['model']}/{variant(r)}" for r in with_clean]
         class_rows = [[name] + [percent(r["clean"]["per_class_accuracy"][i]) for r in with_clean]
                       for i, name in enumerate(CLASS_NAMES)]
         text += "\nClean test accuracy % per class\n"

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .classes import CLASS_NAMES
-from .formats import percent
+from .formats import percent, variant
 from .io import ImageError, open_image
 from .preprocess import flatten_on_white, normalise_mode
 from .runtime import DEFAULT_MODEL, load_manifest
@@ -218,7 +218,7 @@ def severity_grid_png(results: list[dict]) -> bytes:
             points = [(int(s), row[s]) for s in SEVERITIES if row.get(s) is not None]
             if points:
                 ax.plot(*zip(*points), marker="o", markersize=2.5, linewidth=1.2,
-                        label=f"{r['model']}/{r['precision']}", **styles[(r["model"], r["precision"])])
+                        label=_label(r), **styles[(r["model"], r["precision"])])
         ax.set_title(name.replace("_", " "), fontsize=9)
         ax.set_ylim(0, 1)
         ax.set_xticks(range(1, 6))
@@ -284,7 +284,7 @@ def _count(n) -> str:
 
 
 def _label(r: dict) -> str:
-    return f"{r['model']}/{r['precision']}"
+    return f"{r['model']}/{variant(r)}"
 
 
 def _note(text: str) -> str:
@@ -346,7 +346,7 @@ def models_section(results: list[dict], manifest: dict, latencies: dict | None) 
         if size is None and r.get("path") and Path(r["path"]).is_file():
             size = Path(r["path"]).stat().st_size
         ece = clean.get("ece")
-        cells = [e(r["model"]), e(r["precision"]), _count(entry.get("params", r.get("params"))),
+        cells = [e(r["model"]), e(variant(r)), _count(entry.get("params", r.get("params"))),
                  _count(entry.get("macs_per_image")), _size(size), percent(clean.get("accuracy")),
                  "-" if not isinstance(ece, (int, float)) or math.isnan(ece) else f"{ece:.3f}",
                  percent(suite.get("mean_corruption_accuracy"))]

@@ -91,13 +91,15 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     assert run["params"] == REGISTRY["robust"].build(widths=(8, 16, 24)).count_params() < 20_000
 
 
-@pytest.mark.parametrize("args", [["--model", "model1", "--widths", "8,16"], ["--model", "robust", "--widths", "8,x"]])
-def test_bad_widths_are_usage_errors(args, capsys):
+@pytest.mark.parametrize("args", [["--model", "model1", "--widths", "8,16"], ["--model", "robust", "--widths", "8,x"],
+                                  ["--model", "robust", "--heavy-fraction", "1.5"]])
+def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
     from train.__main__ import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(args)
-    assert exit_info.value.code == 2 and "widths" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and ("widths" in err or "heavy-fraction" in err)
 
 
 def test_augmentation_eases_over_the_last_epochs():
@@ -128,3 +130,22 @@ def test_light_images_only_move_and_lose_patches_heavy_ones_change_tone():
 
     assert set(tones(False)) <= {0.0, 0.5}  # flip, shift, erasing: the grey itself is untouched
     assert len(tones(True)) > 10  # blur, noise, contrast and brightness make new tones
+
+    mixed = augment_batch(grey, strength=1.0, heavy=tf.range(64) % 2 == 0).numpy()[:, centre, centre]
+    changed = [not set(np.unique(np.round(image, 4))) <= {0.0, 0.5} for image in mixed]
+    assert not any(changed[1::2]) and sum(changed[0::2]) > 8  # decided image by image (about half change)
+
+
+@pytest.mark.parametrize("heavy_fraction, photo_share", [(1.0, 0.3), (0.5, 0.3), (0.2, 0.2), (0.0, 0.0)])
+def test_round_trip_photos_go_only_to_heavy_images(heavy_fraction, photo_share):
+    from train.augment import ROUNDTRIP_PROBABILITY, training_dataset
+
+    assert ROUNDTRIP_PROBABILITY == 0.3
+    n = 4000
+    clean = np.zeros((n, 28, 28, 1), np.float32)
+    photos = np.ones((n, 28, 28, 1), np.float32)  # a marker: all-white "photos"
+    data = training_dataset(clean, np.zeros(n, np.int64), 500, seed=0, num_classes=10, roundtrip=photos,
+                            heavy_fraction=heavy_fraction)
+    images = np.concatenate([batch.numpy() for batch, _ in data])  # not augmented: markers survive
+    assert len(images) == n
+    assert (images.mean(axis=(1, 2, 3)) == 1).mean() == pytest.approx(photo_share, abs=0.03)

@@ -56,6 +56,8 @@ def main(argv=None) -> int:
             parser.error("--widths applies to the robust model only")
         overrides["widths"] = args.widths
     if args.heavy_fraction is not None:
+        if not 0.0 <= args.heavy_fraction <= 1.0:
+            parser.error("--heavy-fraction must be between 0 and 1")
         overrides["heavy_fraction"] = args.heavy_fraction
     names = list(REGISTRY) if args.model == "all" else [args.model]
     root = Path(args.out) if (args.out and args.model == "all") else Path("runs")

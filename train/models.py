@@ -153,6 +153,6 @@ REGISTRY: dict[str, ModelSpec] = {
             final_augment_strength=0.25,
             mixed_bfloat16=True,
         ),
-        "ours: 6 Conv-BN-ReLU blocks, global pooling, photo-style augmentation",
+        "ours: Conv-BN-ReLU pairs with max-pooling between stages, global pooling, photo-style augmentation",
     ),
 }
