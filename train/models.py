@@ -143,7 +143,7 @@ REGISTRY: dict[str, ModelSpec] = {
     "robust": ModelSpec(
         build_robust,
         Recipe(
-            epochs=50,
+            epochs=90,
             batch_size=128,
             optimizer="sgd-onecycle",
             peak_learning_rate=0.1,
@@ -151,6 +151,7 @@ REGISTRY: dict[str, ModelSpec] = {
             label_smoothing=0.1,
             augment="photo",
             final_augment_strength=0.25,
+            heavy_fraction=0.5,  # 50 epochs with every image heavy: 93.46% clean; 60 epochs at 0.5: 94.01%
             mixed_bfloat16=True,
         ),
         "ours: Conv-BN-ReLU pairs with max-pooling between stages, global pooling, photo-style augmentation",
