@@ -110,15 +110,18 @@ def _maybe(images, changed, probability: float):
 _BLUR_KERNEL = np.outer(*(2 * [np.array([0.25, 0.5, 0.25], dtype=np.float32)]))[:, :, None, None]
 
 
-def _light(images):
-    """The classic Fashion-MNIST recipe: a shift of up to 2 px and random erasing (after the flip)."""
-    batch = tf.shape(images)[0]
-    transforms = _affine_transforms(batch, max_shift=2.0, max_degrees=0.0, scale_range=0.0)
-    images = tf.raw_ops.ImageProjectiveTransformV3(
+def _warp(images, max_shift, max_degrees, scale_range):
+    """A random affine per image, bilinear, black outside the frame."""
+    transforms = _affine_transforms(tf.shape(images)[0], max_shift, max_degrees, scale_range)
+    return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
         interpolation="BILINEAR", fill_mode="CONSTANT",
     )
-    return _random_erasing(images, 0.4)
+
+
+def _light(images):
+    """The classic Fashion-MNIST recipe: a shift of up to 2 px and random erasing (after the flip)."""
+    return _random_erasing(_warp(images, max_shift=2.0, max_degrees=0.0, scale_range=0.0), 0.4)
 
 
 def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None):
@@ -140,12 +143,7 @@ def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None)
 def _heavy(images, strength):
     """Affine (shift, rotation, scale), erasing, blur, noise, contrast/brightness; all scaled by strength."""
     batch = tf.shape(images)[0]
-    transforms = _affine_transforms(batch, max_shift=2.5 * strength, max_degrees=10.0 * strength,
-                                    scale_range=0.1 * strength)
-    images = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT",
-    )
+    images = _warp(images, max_shift=2.5 * strength, max_degrees=10.0 * strength, scale_range=0.1 * strength)
     images = _random_erasing(images, 0.4 * strength)
     blurred = tf.nn.depthwise_conv2d(images, _BLUR_KERNEL, [1, 1, 1, 1], "SAME")
     images = _maybe(images, blurred, 0.15 * strength)
@@ -173,6 +171,8 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, n
     clean = x if roundtrip is None else (x, roundtrip)
     data = tf.data.Dataset.from_tensor_slices((clean, y_onehot))
     data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if roundtrip is None and not augment:  # the study's models: no per-image choice to make
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def pick(images, label):
         heavy = tf.random.uniform([]) < heavy_fraction
