@@ -9,13 +9,16 @@ Both are pure functions of a PIL image.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from .classes import IMAGE_SIZE
+from .segment import SEGMENT_SIZE, garment_mask
 
 # Bumped whenever the output of `robust` changes; exported models record the version they expect.
-PREPROCESS_VERSION = "robust-1"
+PREPROCESS_VERSION = "robust-2"
 METHODS = ("robust", "plain")
 
 _ANALYSIS_SIZE = 128  # the background and the object's box are found on a thumbnail this big
@@ -23,6 +26,11 @@ _BORDER_FRACTION = 0.04  # the outer ring (of the thumbnail) taken as background
 _MIN_DISTANCE = 24.0  # colour distance (0-441) below which a pixel counts as background
 _MASS_TRIM = 0.01  # ignore this fraction of foreground at each side (specks, shadows)
 _BORDER_MARGIN = 1.5  # foreground must differ from the background by this times the border's own spread
+# A border whose colours vary more than this (95th percentile of the distance to its median)
+# is not a studio sweep but a floor, a bed or the garment itself: segment instead of trimming.
+# Packshots and drawings measure 0-32 (realdev packshots 0, unseen/shifted at most ~32),
+# phone photos 50-235 (realdev phone photos: 5th percentile 49.5).
+_SEGMENT_SPREAD = 40.0
 _SHARPEN_PERCENT = 60  # unsharp mask strength after resizing (Fashion-MNIST's conversion sharpened)
 _WHITE = (255, 255, 255)
 
@@ -84,38 +92,69 @@ def plain(image: Image.Image) -> np.ndarray:
     return (255.0 - np.asarray(small, dtype=np.float32)) / 255.0
 
 
-def find_object(image: Image.Image) -> tuple[tuple[int, int, int, int], float]:
-    """Box (left, top, right, bottom) of the object in `image`, and its background's grey level.
+class ObjectRegion(NamedTuple):
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the image
+    background: float  # grey level of the background
+    mask: Image.Image | None  # garment mask ("L", 255 = garment) over `box`, when segmented
 
-    The background colour is the median of the border ring; with transparency, the
-    transparent pixels are the background (on white). The box keeps the central
-    1 - 2 * _MASS_TRIM of the foreground mass in each direction, so stray specks or a
-    textured floor at the edge do not stretch it.
+
+def find_object(image: Image.Image) -> ObjectRegion:
+    """Where the object is in `image`, and what its background is.
+
+    With transparency, the transparent pixels are the background (on white). On a plain
+    border (packshots, drawings) the background colour is the border ring's median and the
+    object is what differs from it. On a varied border (a phone photo: floor, bed, or the
+    garment running off the frame) the garment is segmented (`edge_infer.segment`) and
+    everything else is painted white. The box keeps the central 1 - 2 * _MASS_TRIM of the
+    foreground mass in each direction, so stray specks or a textured floor do not stretch it.
     """
     thumb = image.copy()
     thumb.thumbnail((_ANALYSIS_SIZE, _ANALYSIS_SIZE), Image.Resampling.BOX)
-    scale_x = image.width / thumb.width
-    scale_y = image.height / thumb.height
+    mask = None
     if thumb.mode in ("RGBA", "LA"):
         alpha = np.asarray(thumb.getchannel("A"), dtype=np.float32)
         foreground = alpha > 127
         background = 255.0
         if foreground.all() or not foreground.any():
-            foreground, background = _colour_foreground(flatten_on_white(thumb))
+            foreground, background, _ = _colour_foreground(flatten_on_white(thumb))
     else:
-        foreground, background = _colour_foreground(thumb)
-    left, right = _mass_span(foreground.sum(axis=0))
-    top, bottom = _mass_span(foreground.sum(axis=1))
+        foreground, background, spread = _colour_foreground(thumb)
+        if spread > _SEGMENT_SPREAD:
+            mask = _segment(thumb)
+            if mask is not None:
+                thumb, foreground, background = mask, np.asarray(mask) > 127, 255.0
+    box = _mass_box(foreground)
+    if mask is not None:
+        mask = mask.crop(box)
+    scale_x = image.width / thumb.width
+    scale_y = image.height / thumb.height
+    left, top, right, bottom = box
     box = (
         int(np.floor(left * scale_x)),
         int(np.floor(top * scale_y)),
         min(image.width, int(np.ceil(right * scale_x))),
         min(image.height, int(np.ceil(bottom * scale_y))),
     )
-    return box, background
+    return ObjectRegion(box, background, mask)
 
 
-def _colour_foreground(thumb: Image.Image) -> tuple[np.ndarray, float]:
+def _segment(thumb: Image.Image) -> Image.Image | None:
+    """The garment mask of a photo thumbnail (smaller still, lightly blurred against grain)."""
+    small = thumb.convert("RGB")
+    small.thumbnail((SEGMENT_SIZE, SEGMENT_SIZE), Image.Resampling.BOX)
+    small = small.filter(ImageFilter.GaussianBlur(1))
+    mask = garment_mask(np.asarray(small, dtype=np.float32))
+    return None if mask is None else Image.fromarray(mask.astype(np.uint8) * 255, "L")
+
+
+def _mass_box(foreground: np.ndarray) -> tuple[int, int, int, int]:
+    left, right = _mass_span(foreground.sum(axis=0))
+    top, bottom = _mass_span(foreground.sum(axis=1))
+    return left, top, right, bottom
+
+
+def _colour_foreground(thumb: Image.Image) -> tuple[np.ndarray, float, float]:
+    """Pixels that differ from the border's colour, its grey level, and the border's spread."""
     rgb = np.asarray(thumb.convert("RGB"), dtype=np.float32)
     height, width = rgb.shape[:2]
     ring = max(1, int(round(_BORDER_FRACTION * min(height, width))))
@@ -130,10 +169,11 @@ def _colour_foreground(thumb: Image.Image) -> tuple[np.ndarray, float]:
     background = np.median(border, axis=0)
     distance = np.sqrt(((rgb - background) ** 2).sum(axis=2))
     border_distance = np.sqrt(((border - background) ** 2).sum(axis=1))
+    spread = float(np.percentile(border_distance, 95))
     # A textured background (floor, fabric) raises the bar to what its own border varies by.
-    threshold = max(_MIN_DISTANCE, float(np.percentile(border_distance, 95)) * _BORDER_MARGIN)
+    threshold = max(_MIN_DISTANCE, spread * _BORDER_MARGIN)
     grey = float(background @ np.array([0.299, 0.587, 0.114]))
-    return distance > threshold, grey
+    return distance > threshold, grey, spread
 
 
 def _mass_span(profile: np.ndarray) -> tuple[int, int]:
@@ -153,9 +193,14 @@ def robust(image: Image.Image) -> np.ndarray:
     ready = fashion_mnist_form(image)
     if ready is not None:
         return ready.astype(np.float32) / 255.0
-    box, background = find_object(image)
+    box, background, mask = find_object(image)
     light = background >= 128
-    crop = flatten_on_white(image.crop(box)).convert("L")
+    crop = flatten_on_white(image.crop(box))
+    if mask is not None:  # segmented: everything but the garment becomes white, as on a packshot
+        white = Image.new(crop.mode, crop.size, _WHITE if crop.mode == "RGB" else 255)
+        white.paste(crop, mask=mask.resize(crop.size, Image.Resampling.BILINEAR))
+        crop = white
+    crop = crop.convert("L")
     width, height = crop.size
     scale = IMAGE_SIZE / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -62,7 +62,8 @@ def test_transparent_background_uses_alpha_even_for_white_objects():
     image = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
     image.paste((255, 255, 255, 255), (30, 10, 90, 110))  # a white garment on transparency
     check_model_input(robust(image))
-    box, background = find_object(image)
+    box, background, mask = find_object(image)
+    assert mask is None  # alpha says where the garment is: no segmentation
     assert background == 255.0
     # the box comes from alpha, not colour (white on white); the mass trim may shave a pixel
     assert np.allclose(box, (30, 10, 90, 110), atol=1)

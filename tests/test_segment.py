@@ -1,0 +1,71 @@
+"""Garment segmentation for phone photos (edge_infer.segment) and how robust preprocessing uses it."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_infer.preprocess import find_object, robust
+from edge_infer.segment import fill_holes, garment_mask
+
+from .conftest import synthetic_images
+from .scenes import garment_on_floor, packshot, tshirt_mask
+
+
+def thumbnail_mask_and_truth(box, size=(300, 400)):
+    """The segmenter's mask on a 48-pixel thumbnail of a floor scene, and the true silhouette there."""
+    photo = garment_on_floor(*size, box=box)
+    thumb = photo.copy()
+    thumb.thumbnail((48, 48), Image.Resampling.BOX)
+    truth = tshirt_mask(*size, box).resize(thumb.size, Image.Resampling.BOX)
+    return garment_mask(np.asarray(thumb, dtype=np.float32)), np.asarray(truth) > 127
+
+
+def iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+@pytest.mark.parametrize("box", [(40, 60, 260, 340), (-20, 40, 320, 380), (-40, -30, 340, 430)],
+                         ids=["inside", "touching-sides", "filling-frame"])
+def test_garment_is_found_on_a_textured_floor_even_when_it_touches_the_frame(box):
+    mask, truth = thumbnail_mask_and_truth(box)
+    assert mask is not None
+    assert iou(mask, truth) > 0.8
+
+
+def test_a_photo_with_a_varied_border_is_segmented_and_the_floor_becomes_black():
+    region = find_object(garment_on_floor())
+    assert region.mask is not None and region.background == 255.0
+    out = robust(garment_on_floor())
+    # the wooden floor beside the body, below the sleeves, is black; the body is bright
+    assert out[-6:, 2:6].mean() < 0.05 and out[-6:, -7:-3].mean() < 0.05
+    assert out[14, 14] > 0.5
+
+
+def test_packshots_are_not_segmented():
+    for image in (packshot(), packshot(garment=(220, 220, 220), background=(15, 15, 15))):
+        assert find_object(image).mask is None
+
+
+def test_fashion_mnist_form_still_passes_through_unchanged():
+    for array in synthetic_images(np.arange(10), seed=3):
+        assert np.array_equal(robust(Image.fromarray(array, "L")), array.astype(np.float32) / 255.0)
+
+
+def test_a_flat_picture_has_no_garment():
+    assert garment_mask(np.full((40, 30, 3), 128.0, dtype=np.float32)) is None
+    tiny = np.zeros((3, 3, 3), dtype=np.float32)
+    assert garment_mask(tiny) is None  # nothing inside the border ring
+
+
+def test_fill_holes_fills_enclosed_background_only():
+    mask = np.zeros((9, 9), dtype=bool)
+    mask[2:7, 2:7] = True
+    mask[4, 4] = False  # a hole (a print on the garment)
+    mask[0, 0] = False
+    filled = fill_holes(mask)
+    assert filled[4, 4]
+    assert not filled[0, 0] and not filled[8, 8]
+    # background reaching the frame stays background even when it cuts deep into the garment
+    notch = mask.copy()
+    notch[2:5, 4] = False
+    assert not fill_holes(notch)[3, 4]
