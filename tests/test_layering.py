@@ -33,3 +33,14 @@ def test_install_requires_only_the_runtime_dependencies():
                 for line in config["options"]["install_requires"].strip().splitlines()]
     assert sorted(requires) == ["click", "numpy", "onnxruntime", "pillow"]
     assert "tensorflow" not in config["options"]["install_requires"]
+
+
+def test_training_data_helpers_import_without_tensorflow():
+    """Export (int8 calibration) and benchmarks use these: they must not pull in Keras."""
+    code = (
+        "import sys\n"
+        "import train.photo_pool, train.provenance\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras'})\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

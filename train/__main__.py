@@ -38,11 +38,15 @@ def main(argv=None) -> int:
                         help="override the strength augmentation eases to over the last 30%% of epochs")
     parser.add_argument("--heavy-fraction", type=float,
                         help="override the share of images that get the full photo-style augmentation")
+    parser.add_argument("--photos", metavar="DIR|NPZ|pool|none",
+                        help="labelled real photos to mix into training: a folder with labels.csv "
+                             "(file,class_index), a pool .npz, 'pool' (the shipped phone-photo pool) or 'none'")
     parser.add_argument("--widths", type=_widths, help="robust only: channels per stage, e.g. 40,80,112")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
     from .fit import train_model
+    from .photo_pool import PhotosError
 
     overrides = {}
     if args.augment:
@@ -59,6 +63,8 @@ def main(argv=None) -> int:
         if not 0.0 <= args.heavy_fraction <= 1.0:
             parser.error("--heavy-fraction must be between 0 and 1")
         overrides["heavy_fraction"] = args.heavy_fraction
+    if args.photos:
+        overrides["photos"] = None if args.photos == "none" else args.photos
     names = list(REGISTRY) if args.model == "all" else [args.model]
     root = Path(args.out) if (args.out and args.model == "all") else Path("runs")
     histories = {}
@@ -68,7 +74,7 @@ def main(argv=None) -> int:
             train_model(name, out, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
                         limit=args.limit, verbose=0 if args.quiet else 2,
                         allow_download=not args.no_download, **overrides)
-        except DatasetError as exc:
+        except (DatasetError, PhotosError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         histories[name] = json.loads((out / "history.json").read_text())

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge_infer.photo_style import render_floor_photo, render_listing_photo
-from edge_infer.preprocess import robust
+from edge_infer.preprocess import PREPROCESS_VERSION, robust
 
 ROUNDTRIP_PROBABILITY = 0.3
 ROUNDTRIP_VERSION = "listing+floor-1"  # part of the cache key: bump when the renderers change
@@ -56,7 +56,7 @@ def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.Pa
     cache = None
     if cache_dir is not None:
         digest = hashlib.sha256(images_uint8.tobytes()).hexdigest()[:12]
-        cache = Path(cache_dir) / f"roundtrip-{ROUNDTRIP_VERSION}-s{seed}-{digest}.npy"
+        cache = Path(cache_dir) / f"roundtrip-{ROUNDTRIP_VERSION}-{PREPROCESS_VERSION}-s{seed}-{digest}.npy"
         if cache.is_file():
             return np.load(cache)
     chunks = np.array_split(np.arange(len(images_uint8)), max(1, workers * 8))

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from edge_infer.classes import NUM_CLASSES
 
-from . import augment, data as data_module
+from . import augment, data as data_module, photo_pool
 from .models import REGISTRY, Recipe
 from .provenance import git_commit, write_json_atomic
 
@@ -105,6 +105,21 @@ def versions() -> dict[str, str]:
     }
 
 
+def _with_photos(x_train, y_train, roundtrip, recipe: Recipe):
+    """Append the recipe's real photos, class-balanced; a photo is its own round trip."""
+    source = photo_pool.POOL_FILE if recipe.photos == "pool" else recipe.photos
+    photos = photo_pool.load_photos(source, split="train")
+    order = photo_pool.balanced_repeats(photos.labels, recipe.photos_per_class, max_repeat=10)
+    extra = data_module.to_model_input(photos.images[order])
+    x_train = np.concatenate([x_train, extra])
+    y_train = np.concatenate([y_train, photos.labels[order]])
+    if roundtrip is not None:
+        roundtrip = np.concatenate([roundtrip, extra])
+    summary = {"source": str(source), "photos": len(photos.labels), "samples": len(order),
+               "per_class": np.bincount(photos.labels, minlength=NUM_CLASSES).tolist()}
+    return x_train, y_train, roundtrip, summary
+
+
 def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 data_dir=None, limit: int | None = None, cache_dir: str | os.PathLike | None = "runs/.cache",
                 workers: int = 2, verbose: int = 2, allow_download: bool = True, **overrides) -> dict:
@@ -129,6 +144,14 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         roundtrip = augment.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
         if verbose:
             print(f"[{name}] photo round-trip images ready ({time.time() - t0:.0f} s)", flush=True)
+
+    photo_summary = None
+    if recipe.photos:
+        x_train, y_train, roundtrip, photo_summary = _with_photos(data.x_train, data.y_train, roundtrip, recipe)
+        data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
+        if verbose:
+            print(f"[{name}] {photo_summary['photos']} real photos mixed in as {photo_summary['samples']} "
+                  f"samples per epoch", flush=True)
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe.mixed_bfloat16 else "float32")
     try:
@@ -191,6 +214,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "study_test_accuracy": recipe.study_test_accuracy,
         "recipe": recipe.__dict__,
         "train_images": len(data.x_train),
+        "photos": photo_summary,
         "validation_images": len(data.x_val),
         "test_images": len(data.x_test),
         "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),

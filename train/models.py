@@ -32,6 +32,8 @@ class Recipe:
     vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
     final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
     heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
+    photos: str | None = None  # labelled real photos mixed into training: "pool" (train/photo_pool), a folder or .npz
+    photos_per_class: int = 1500  # each class's photos are repeated towards this many samples per epoch
     widths: tuple[int, ...] | None = None  # robust only: channels per stage (builder default if None)
     mixed_bfloat16: bool = False
     study_params: int | None = None
@@ -153,6 +155,7 @@ REGISTRY: dict[str, ModelSpec] = {
             final_augment_strength=0.25,
             heavy_fraction=0.5,  # 50 epochs with every image heavy: 93.46% clean; 60 epochs at 0.5: 94.01%
             mixed_bfloat16=True,
+            photos="pool",
         ),
         "ours: Conv-BN-ReLU pairs with max-pooling between stages, global pooling, photo-style augmentation",
     ),
