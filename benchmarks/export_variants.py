@@ -36,9 +36,9 @@ from edge_infer import datasets  # noqa: E402
 from edge_infer.benchmark import machine  # noqa: E402
 from edge_infer.metrics import accuracy  # noqa: E402
 from export import verify  # noqa: E402
-from export.__main__ import calibration_images  # noqa: E402
 from export.onnx_export import keras_to_onnx  # noqa: E402
-from export.quantize import quantize  # noqa: E402
+from export.quantize import calibration_images, quantize  # noqa: E402
+from train.registry import NAMES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 LEVELS = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}
@@ -84,14 +84,14 @@ def variants(model, calibration):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(ROOT / "runs"))
-    parser.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "robust"])
+    parser.add_argument("--models", nargs="+", default=list(NAMES))
     args = parser.parse_args()
 
     import keras
 
     test = datasets.load_split("test")
     train = datasets.load_split("train")
-    images = test.images.astype(np.float32)[..., None] / 255.0
+    images = datasets.to_model_input(test.images)
     calibration = calibration_images(train.images, 1000, 0)
     rows = []
     for name in args.models:

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from edge_infer import datasets, metrics  # noqa: E402
 from edge_infer.benchmark import machine  # noqa: E402
 from edge_infer.runtime import OnnxModel, load_manifest  # noqa: E402
+from train.registry import NAMES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -177,7 +178,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(ROOT / "runs"))
-    parser.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "robust"])
+    parser.add_argument("--models", nargs="+", default=list(NAMES))
     parser.add_argument("--predict-runs", type=int, default=200, help="calls of the study's per-image predict")
     parser.add_argument("--fast-runs", type=int, default=3000, help="batch-1 calls for the fast runtimes")
     args = parser.parse_args()
@@ -188,9 +189,9 @@ def main() -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     test = datasets.load_split("test")
     train = datasets.load_split("train")
-    images = test.images.astype(np.float32)[..., None] / 255.0
+    images = datasets.to_model_input(test.images)
     pick = np.random.default_rng(0).choice(len(train.images), 300, replace=False)
-    calibration = train.images[pick].astype(np.float32)[..., None] / 255.0
+    calibration = datasets.to_model_input(train.images[pick])
     shipped = {e["name"] for e in load_manifest()["models"]}
     rows = []
     for name in args.models:

@@ -166,3 +166,8 @@ def ensure_data_dir(data_dir: str | os.PathLike | None = None, allow_download: b
         if data_dir or not allow_download:
             raise
     return download(default_cache_dir())
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) to float32 (N, 28, 28, 1) in [0, 1], the study's /255 scaling."""
+    return (np.asarray(images).astype(np.float32) / 255.0)[..., None]

@@ -15,6 +15,7 @@ from PIL import Image
 
 from . import corruptions, metrics
 from .classes import CLASS_NAMES
+from .datasets import to_model_input
 from .classifier import Classifier, load_and_preprocess
 from .io import InputFile
 from .preprocess import robust
@@ -99,7 +100,7 @@ def evaluate_corruptions(classifier: Classifier, images: np.ndarray, labels: np.
             if key not in cache:
                 corrupted = corruptions.corrupt(images, name, severity, seed)
                 cache[key] = (np.stack([robust(Image.fromarray(image, "L")) for image in corrupted])
-                              if through_preprocessing else corrupted.astype(np.float32) / 255.0)
+                              if through_preprocessing else to_model_input(corrupted))
             probabilities = classifier.classify_arrays(cache[key])
             table[name][str(severity)] = metrics.accuracy(probabilities, labels)
     per_corruption = {name: float(np.mean(list(row.values()))) for name, row in table.items()}
@@ -124,7 +125,7 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
     result = {"model": info.name, "precision": info.precision, "path": str(info.path),
               "params": info.metadata.get("params"), "mirror_average": classifier.mirror_average}
     if test_images is not None:
-        probabilities = classifier.classify_arrays(test_images.astype(np.float32) / 255.0)
+        probabilities = classifier.classify_arrays(to_model_input(test_images))
         result["clean"] = metrics.score(probabilities, test_labels, len(CLASS_NAMES))
         if corruption_images:
             subset = np.random.default_rng(seed).permutation(len(test_images))[:corruption_images]

@@ -9,22 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_infer.datasets import DatasetError
+from train.registry import NAMES
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "edge_infer" / "models"
-NAMES = ("model1", "model2", "model3", "robust")
-
-
-def calibration_images(train_uint8: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """A fixed sample of training images through the inference preprocessing: half as they
-    are (28x28 grey passes through unchanged), half re-presented as listing photos and
-    preprocessed back, so activation ranges cover what real photos produce."""
-    from train.augment import roundtrip_images
-
-    picked = train_uint8[np.random.default_rng(seed).choice(len(train_uint8), size, replace=False)]
-    half = size // 2
-    clean = picked[:half].astype(np.float32)[..., None] / 255.0
-    photos = roundtrip_images(picked[half:], seed, cache_dir=None, workers=1)
-    return np.concatenate([clean, photos])
 
 
 def main(argv=None) -> int:
@@ -48,6 +35,7 @@ def main(argv=None) -> int:
 
     from edge_infer import datasets
 
+    from . import quantize
     from .pipeline import ExportData, export_run
 
     try:
@@ -58,9 +46,9 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data = ExportData(
-        test_images=test.images.astype(np.float32)[..., None] / 255.0,
+        test_images=datasets.to_model_input(test.images),
         test_labels=test.labels.astype(np.int64),
-        calibration=calibration_images(train.images, args.calibration_size, args.seed),
+        calibration=quantize.calibration_images(train.images, args.calibration_size, args.seed),
     )
     limits = verify.Thresholds(max_abs_diff=args.max_abs_diff, int8_agreement=args.min_int8_agreement,
                                int8_max_drop=args.max_int8_drop)

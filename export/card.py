@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 from edge_infer.classes import CLASS_NAMES
+from train.registry import MODELS
 
-LIMITS = {
-    "model1": "A 1x1 convolution sees no spatial pattern; it is a baseline, not a product.",
-    "model2": "Trained without augmentation: shifted, rotated or low-contrast inputs hurt it.",
-    "model3": "The study's vertical flip teaches it upside-down garments that never occur; "
-              "its batch-norm after ReLU cannot be folded, so its int8 graph keeps float ops.",
-    "robust": "Trained on 28x28 grey silhouettes: colour, texture and print are lost; photos with "
-              "busy backgrounds, people wearing the garment, or several garments in one frame "
-              "are outside what it has seen.",
-}
 
 
 def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, architecture: str) -> str:
@@ -54,5 +46,5 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
     ]
     for row in rows:
         lines.append(f"| {row['precision']} | {row['file']} | {row['bytes']:,} | {row['test_accuracy']:.4f} |")
-    lines += ["", "## Known limits", LIMITS.get(name, "Not yet characterised."), ""]
+    lines += ["", "## Known limits", MODELS[name].limits if name in MODELS else "Not yet characterised.", ""]
     return "\n".join(lines)

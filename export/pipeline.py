@@ -14,6 +14,7 @@ from edge_infer.metrics import accuracy
 from edge_infer.preprocess import PREPROCESS_VERSION
 from edge_infer.runtime import sha256_file
 from train.provenance import git_commit
+from train.registry import NAMES
 
 from . import card, macs, onnx_export, quantize, verify
 
@@ -104,7 +105,6 @@ def update_manifest(path: Path, entries: list[dict]) -> None:
     manifest = json.loads(path.read_text()) if path.is_file() else {"models": []}
     replaced = {(e["name"], e["precision"]) for e in entries}
     kept = [e for e in manifest.get("models", []) if (e["name"], e["precision"]) not in replaced]
-    order = ["model1", "model2", "model3", "robust"]
-    merged = sorted(kept + entries, key=lambda e: (order.index(e["name"]) if e["name"] in order else 99,
+    merged = sorted(kept + entries, key=lambda e: (NAMES.index(e["name"]) if e["name"] in NAMES else 99,
                                                    e["name"], e["precision"]))
     write_atomic(path, json.dumps({"models": merged}, indent=2) + "\n")

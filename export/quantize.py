@@ -17,6 +17,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from edge_infer.datasets import to_model_input
 from edge_infer.io import write_atomic
 from edge_infer.runtime import INPUT_NAME
 
@@ -101,3 +102,16 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
 def save_model(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Save atomically, so a failed export never leaves half a model where the runtime looks."""
     write_atomic(path, proto.SerializeToString())
+
+
+def calibration_images(train_uint8: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """A fixed sample of training images through the inference preprocessing: half as they
+    are (28x28 grey passes through unchanged), half re-presented as listing photos and
+    preprocessed back, so activation ranges cover what real photos produce."""
+    from train.roundtrip import roundtrip_images
+
+    picked = train_uint8[np.random.default_rng(seed).choice(len(train_uint8), size, replace=False)]
+    half = size // 2
+    clean = to_model_input(picked[:half])
+    photos = roundtrip_images(picked[half:], seed, cache_dir=None, workers=1)
+    return np.concatenate([clean, photos])

@@ -1,10 +1,9 @@
 """Training-time augmentation that mirrors what the world does to a listing photo.
 
 Two parts:
-- `roundtrip_images`: each training image rendered as a listing photo or as a garment on a
-  textured floor (edge_infer.photo_style) and sent back through the runtime's own robust preprocessing,
-  so imperfect trims, lost contrast and JPEG artefacts are part of what the model learns.
-  Computed once per seed (a few minutes on 2 cores) and cached.
+- the photo round trip (`train.roundtrip`, TensorFlow-free): each training image rendered as a
+  listing photo or as a garment on a textured floor and sent back through the runtime's own
+  robust preprocessing, computed once per seed and cached; `training_dataset` mixes it in.
 - `augment_batch`: cheap per-batch TensorFlow ops: left-right flip (no vertical flip:
   upside-down garments are rare in listings, and a flipped ankle boot looks like nothing we
   ship), a small affine (shift, scale, rotation), random erasing, blur, noise and
@@ -21,58 +20,17 @@ distribution.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from edge_infer.photo_style import render_floor_photo, render_listing_photo
-from edge_infer.preprocess import PREPROCESS_VERSION, robust
-
 ROUNDTRIP_PROBABILITY = 0.3
-ROUNDTRIP_VERSION = "listing+floor-1"  # part of the cache key: bump when the renderers change
 
 
 def new_strength() -> tf.Variable:
     """Augmentation strength in [0, 1], multiplied into every photometric probability."""
     return tf.Variable(1.0, trainable=False, dtype=tf.float32, name="augment_strength")
-
-
-def _roundtrip_chunk(args) -> np.ndarray:
-    """Half clean packshot-style listing photos, half garments on textured floors."""
-    images, seed = args
-    rng = np.random.default_rng(seed)
-    renders = (render_listing_photo, render_floor_photo)
-    return np.stack([robust(renders[int(rng.random() < 0.5)](img, rng)) for img in images]).astype(np.float32)
-
-
-def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.PathLike | None = None,
-                     workers: int = 2) -> np.ndarray:
-    """(N, 28, 28) uint8 to (N, 28, 28, 1) float32: rendered as photos, then preprocessed back."""
-    cache = None
-    if cache_dir is not None:
-        digest = hashlib.sha256(images_uint8.tobytes()).hexdigest()[:12]
-        cache = Path(cache_dir) / f"roundtrip-{ROUNDTRIP_VERSION}-{PREPROCESS_VERSION}-s{seed}-{digest}.npy"
-        if cache.is_file():
-            return np.load(cache)
-    chunks = np.array_split(np.arange(len(images_uint8)), max(1, workers * 8))
-    jobs = [(images_uint8[idx], seed * 1000 + i) for i, idx in enumerate(chunks) if len(idx)]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_roundtrip_chunk, jobs))
-    else:
-        parts = [_roundtrip_chunk(job) for job in jobs]
-    result = np.concatenate(parts)[..., None]
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, result)
-        os.replace(tmp, cache)
-    return result
 
 
 def _affine_transforms(batch: int, max_shift: float, max_degrees: float, scale_range: float):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_infer import datasets
+from edge_infer.datasets import to_model_input
 
 VALIDATION_SIZE = 5000
 
@@ -21,11 +22,6 @@ class TrainingData:
     y_test: np.ndarray
     checksums: dict
     source: str
-
-
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) to float32 (N, 28, 28, 1) in [0, 1], the study's /255 scaling."""
-    return (images.astype(np.float32) / 255.0)[..., None]
 
 
 def split_validation(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

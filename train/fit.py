@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from edge_infer.classes import NUM_CLASSES
 
-from . import augment, data as data_module, photo_pool
+from . import augment, data as data_module, photo_pool, roundtrip as photo_roundtrip
 from .models import REGISTRY, Recipe
 from .provenance import git_commit, write_json_atomic
 
@@ -141,7 +141,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     if recipe.augment == "photo":
         train_uint8 = np.rint(data.x_train[..., 0] * 255).astype(np.uint8)
         t0 = time.time()
-        roundtrip = augment.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
+        roundtrip = photo_roundtrip.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
         if verbose:
             print(f"[{name}] photo round-trip images ready ({time.time() - t0:.0f} s)", flush=True)
 

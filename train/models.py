@@ -1,4 +1,4 @@
-"""Model builders by name, and how each is trained.
+"""Keras builders for the models named in train/registry.py.
 
 model1-3 rebuild the study's three CNNs exactly (their parameter counts are checked by a
 test); `robust` is ours, designed for real photos and for the runtime (Conv, then
@@ -14,30 +14,9 @@ from typing import Callable
 import keras
 from keras import layers, regularizers
 
+from .registry import MODELS, Recipe
+
 INPUT_SHAPE = (28, 28, 1)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained; the defaults are the study's."""
-
-    epochs: int = 10
-    batch_size: int = 32
-    optimizer: str = "adam"  # "adam" (Keras default lr) or "sgd-onecycle"
-    peak_learning_rate: float = 0.1
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    reduce_lr_on_plateau: bool = False
-    augment: str = "none"  # "none", "basic" (per-batch ops) or "photo" (basic + photo round trip)
-    vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
-    final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
-    heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
-    photos: str | None = None  # labelled real photos mixed into training: "pool" (train/photo_pool), a folder or .npz
-    photos_per_class: int = 1500  # each class's photos are repeated towards this many samples per epoch
-    widths: tuple[int, ...] | None = None  # robust only: channels per stage (builder default if None)
-    mixed_bfloat16: bool = False
-    study_params: int | None = None
-    study_test_accuracy: float | None = None
 
 
 def build_model1() -> keras.Model:
@@ -126,37 +105,24 @@ class ModelSpec:
         return self.build(widths=recipe.widths) if recipe.widths else self.build()
 
 
-REGISTRY: dict[str, ModelSpec] = {
-    "model1": ModelSpec(
-        build_model1,
-        Recipe(epochs=10, study_params=50_394, study_test_accuracy=0.8305),
-        "study baseline: one 1x1 conv, max-pool, dense 16",
-    ),
-    "model2": ModelSpec(
-        build_model2,
-        Recipe(epochs=10, study_params=225_034, study_test_accuracy=0.9125),
-        "study: two 3x3 convs with pooling, dense 128",
-    ),
-    "model3": ModelSpec(
-        build_model3,
-        Recipe(epochs=10, reduce_lr_on_plateau=True, study_params=56_778, study_test_accuracy=0.8859),
-        "study 'robust': random flips, batch-norm, L2, dropout, LR reduction",
-    ),
-    "robust": ModelSpec(
-        build_robust,
-        Recipe(
-            epochs=90,
-            batch_size=128,
-            optimizer="sgd-onecycle",
-            peak_learning_rate=0.1,
-            weight_decay=5e-4,
-            label_smoothing=0.1,
-            augment="photo",
-            final_augment_strength=0.25,
-            heavy_fraction=0.5,  # 50 epochs with every image heavy: 93.46% clean; 60 epochs at 0.5: 94.01%
-            mixed_bfloat16=True,
-            photos="pool",
-        ),
-        "ours: Conv-BN-ReLU pairs with max-pooling between stages, global pooling, photo-style augmentation",
-    ),
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "model1": build_model1,
+    "model2": build_model2,
+    "model3": build_model3,
+    "robust": build_robust,
 }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable[..., keras.Model]
+    recipe: Recipe
+    summary: str
+
+    def build_for(self, recipe: Recipe) -> keras.Model:
+        return self.build(widths=recipe.widths) if recipe.widths else self.build()
+
+
+# the registry's entries with their builders (train/registry.py holds the list)
+REGISTRY: dict[str, ModelSpec] = {name: ModelSpec(BUILDERS[name], entry.recipe, entry.summary)
+                                  for name, entry in MODELS.items()}

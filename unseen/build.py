@@ -16,7 +16,7 @@ It writes, under unseen/ (or --out):
 * labels.csv         file,class_index,class_name,source,licence for the three sources above.
 * ATTRIBUTION.md     credits, licences, what was done to the images, how to regenerate.
 * shifted/*.jpg      100 Fashion-MNIST test images (10 per class, picked with --seed) re-presented
-                     as listing photos by edge_infer.photo_style, with shifted/labels.csv.
+                     as listing photos by train.photo_style, with shifted/labels.csv.
 
 Only the standard library, NumPy and Pillow are imported (plus edge_infer for the shifted set);
 npm and rsvg-convert are run as programs. The output is deterministic: re-running gives
@@ -292,7 +292,7 @@ def build_openclipart(out: Path, clipart_dir: Path) -> tuple[list[dict], list[tu
 
 def build_shifted(out: Path, seed: int, data_dir: str | None) -> list[dict]:
     from edge_infer.datasets import DatasetError, load_split
-    from edge_infer.photo_style import render_listing_photo
+    from train.photo_style import render_listing_photo
 
     try:
         test = load_split("test", data_dir)
@@ -369,7 +369,7 @@ What was done: copied as drawn (colour, transparency, page margins); drawings lo
 {SHIFTED_PER_CLASS} test-set images per class of Fashion-MNIST (Copyright 2017 Zalando SE,
 MIT licence, https://github.com/zalandoresearch/fashion-mnist), picked with
 `numpy.random.default_rng({seed})` and rendered as listing photos by
-`edge_infer.photo_style.render_listing_photo`, saved as JPEG quality {JPEG_QUALITY}.
+`train.photo_style.render_listing_photo`, saved as JPEG quality {JPEG_QUALITY}.
 
 ## Regenerating
 
