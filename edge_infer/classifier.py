@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,41 @@ class Record:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class ClassifyResult:
+    """What `Classifier.classify` found: one record per image, and what it passed over.
+
+    Iterating, indexing and len() go to the records, so it reads like the list it extends."""
+
+    records: list[Record]
+    skipped_files: int = 0  # non-image files in the folders given
+    skipped_folders: list[tuple[str, int]] = field(default_factory=list)  # (sub-folder, images) not entered
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index):
+        return self.records[index]
+
+    @property
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r.error]
+
+    def summary(self) -> dict:
+        labels = Counter(r.label for r in self.records if not r.error)
+        return {
+            "images": len(self.records),
+            "classified": sum(labels.values()),
+            "failed": len(self.failed),
+            "skipped_non_images": self.skipped_files,
+            "skipped_folders": [{"path": path, "images": images} for path, images in self.skipped_folders],
+            "per_label": dict(sorted(labels.items(), key=lambda item: (-item[1], item[0]))),
+        }
 
 
 @dataclass
@@ -111,12 +147,16 @@ class Classifier:
             )
         return records
 
-    def classify(self, inputs: Iterable[str | os.PathLike], recursive: bool = False,
+    def classify(self, inputs: str | os.PathLike | Iterable[str | os.PathLike], recursive: bool = False,
                  save_preprocessed: str | os.PathLike | None = None,
-                 on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
-        """Files, folders or glob patterns to one record per image (errors included), in order."""
+                 on_progress: Callable[[int, int], None] | None = None) -> ClassifyResult:
+        """Files, folders or glob patterns (one, or several) to one record per image, errors
+        included, in order; the result also says what was skipped."""
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
         collected = image_io.collect([str(p) for p in inputs], recursive=recursive)
-        return self.classify_files(collected.files, save_preprocessed, on_progress)
+        records = self.classify_files(collected.files, save_preprocessed, on_progress)
+        return ClassifyResult(records, collected.skipped, collected.skipped_folders)
 
     def classify_files(self, files: list[image_io.InputFile], save_preprocessed=None,
                        on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
@@ -125,6 +165,7 @@ class Classifier:
         per-file tasks cost more in scheduling than a 28x28 PNG takes to decode."""
         if save_preprocessed is not None:
             Path(save_preprocessed).mkdir(parents=True, exist_ok=True)
+            self._saved_base = _common_folder([item.name for item in files])
         chunks = [files[i : i + self.batch_size] for i in range(0, len(files), self.batch_size)]
         records: list[Record] = []
         done = 0
@@ -157,8 +198,15 @@ class Classifier:
         for i, item in enumerate(loaded):
             records.append(by_index.get(i) or Record(path=chunk[i].name, error=item.error))
             if save_preprocessed is not None and item.array is not None:
-                _save_preprocessed(Path(save_preprocessed), chunk[i].name, item.array)
+                _save_preprocessed(Path(save_preprocessed), os.path.relpath(chunk[i].name, self._saved_base),
+                                   item.array)
         return records
+
+
+def _common_folder(names: list[str]) -> str:
+    """The deepest folder holding every file, so saved names stay short but distinct."""
+    folders = [os.path.dirname(os.path.abspath(name)) for name in names]
+    return os.path.commonpath(folders) if folders else "."
 
 
 def _save_preprocessed(folder: Path, name: str, array: np.ndarray) -> None:

@@ -1,7 +1,7 @@
 """The `edge-infer` command line: a thin layer that parses options, calls the library, prints.
 
-Exit codes: 0 all inputs classified; 1 some inputs failed (each reported on stderr and in the
-output); 2 usage error or nothing usable (no model, no images). 130 when interrupted.
+Exit codes: 0 all inputs classified; 1 some (or all) inputs failed (each reported on stderr and
+in the output); 2 usage error or nothing usable (no model, no images found); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import click
 from . import formats
 from .runtime import DEFAULT_MODEL, DEFAULT_PRECISION, PRECISIONS, ModelError
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def fail(message: str) -> None:
@@ -86,25 +86,20 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
         fail(str(exc))
     if preprocessing == "robust":
         warn_about(classifier.model.info)
-    from .io import collect
-
-    collected = collect(list(inputs), recursive=recursive)
-    if not collected.files:
-        fail(f"no images found in {' '.join(inputs)} ({collected.skipped} non-image files skipped)")
-    show_progress = not quiet and sys.stderr.isatty() and len(collected.files) > 200
-    records = classifier.classify_files(collected.files, save_preprocessed,
-                                        _progress_printer() if show_progress else None)
-    if show_progress:
+    show_progress = not quiet and sys.stderr.isatty()
+    result = classifier.classify(inputs, recursive, save_preprocessed, _progress_printer() if show_progress else None)
+    if show_progress and result.records:
         click.echo("", err=True)
-    dicts = [r.to_dict() for r in records]
-    failed = [r for r in dicts if r["error"]]
+    if not result.records:
+        fail(f"no images found in {' '.join(inputs)} ({result.skipped_files} non-image files skipped"
+             + "".join(f"; {path}: {n} images, use -r" for path, n in result.skipped_folders) + ")")
     if not quiet:
-        for record in failed:
-            click.echo(f"edge-infer: {record['path']}: {record['error']}", err=True)
-    emit(formats.format_records(dicts, fmt, collected.skipped), output)
-    if len(failed) == len(dicts):
-        sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+        for record in result.failed:
+            click.echo(f"edge-infer: {record.path}: {record.error}", err=True)
+    emit(formats.format_records([r.to_dict() for r in result], fmt, result.summary()), output)
+    if output and not quiet:
+        click.echo(f"edge-infer: wrote {len(result)} records to {output}", err=True)
+    sys.exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
 
 
 def _progress_printer():
@@ -333,12 +328,20 @@ def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, th
 
 
 def run() -> None:
-    """Console-script entry: one line instead of a traceback for anything unexpected."""
+    """Console-script entry: one line instead of a traceback for anything unexpected.
+
+    click's own handling would print "Aborted!" and exit 1 on Ctrl-C (the code for "some
+    inputs failed"), so the exceptions are handled here. Outputs are written atomically at
+    the end, so an interrupted run leaves no half-written file."""
     try:
-        main(standalone_mode=True)
-    except KeyboardInterrupt:
+        code = main(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("edge-infer: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - last line of defence; EDGE_INFER_DEBUG shows the traceback
         if os.environ.get("EDGE_INFER_DEBUG"):
             raise

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-from collections import Counter
 from typing import Sequence
 
 FORMATS = ("table", "csv", "json", "jsonl")
@@ -38,17 +37,6 @@ def to_jsonl(records: Sequence[dict]) -> str:
     return "".join(json.dumps(record) + "\n" for record in records)
 
 
-def summarise(records: Sequence[dict], skipped: int = 0) -> dict:
-    labels = Counter(r["label"] for r in records if not r.get("error"))
-    return {
-        "images": len(records),
-        "classified": sum(labels.values()),
-        "failed": sum(1 for r in records if r.get("error")),
-        "skipped_non_images": skipped,
-        "per_label": dict(sorted(labels.items(), key=lambda item: (-item[1], item[0]))),
-    }
-
-
 def render_table(rows: Sequence[Sequence[str]], header: Sequence[str], align_right: Sequence[int] = ()) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
 
@@ -75,11 +63,13 @@ def to_table(records: Sequence[dict], summary: dict) -> str:
         f"\n{summary['classified']} classified, {summary['failed']} failed, "
         f"{summary['skipped_non_images']} non-image files skipped\n"
     )
+    for folder in summary.get("skipped_folders", []):
+        text += f"{folder['path']}: {folder['images']} images not read (a sub-folder: use -r)\n"
     return text
 
 
-def format_records(records: Sequence[dict], fmt: str, skipped: int = 0) -> str:
-    summary = summarise(records, skipped)
+def format_records(records: Sequence[dict], fmt: str, summary: dict) -> str:
+    """Records (dicts) and the run's summary (`ClassifyResult.summary()`) as text in `fmt`."""
     if fmt == "table":
         return to_table(records, summary)
     if fmt == "csv":

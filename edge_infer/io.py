@@ -12,7 +12,7 @@ import os
 import stat
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -40,6 +40,8 @@ class InputFile:
 class Collected:
     files: list[InputFile]  # in order, unusable entries included with their error
     skipped: int  # non-image files ignored in folders
+    # sub-folders not entered (no `recursive`): (path, images directly inside)
+    skipped_folders: list[tuple[str, int]] = field(default_factory=list)
 
 
 def is_image_name(name: str) -> bool:
@@ -81,7 +83,8 @@ def collect(arguments: list[str], recursive: bool = False) -> Collected:
 
 
 def _scan_folder(folder: Path, recursive: bool, add, result: Collected) -> None:
-    """Images in `folder` (names relative to it); symlinked folders are not followed (no loops)."""
+    """Images in `folder`, named as the user can open them from where they are (the folder as
+    given, joined with the path inside it); symlinked folders are not followed (no loops)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -90,7 +93,7 @@ def _scan_folder(folder: Path, recursive: bool, add, result: Collected) -> None:
     stack = [(folder, entry) for entry in reversed(entries)]
     while stack:
         root, entry = stack.pop()
-        relative = os.path.relpath(entry.path, folder)
+        relative = os.path.normpath(os.path.join(folder, os.path.relpath(entry.path, folder)))
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
@@ -106,11 +109,20 @@ def _scan_folder(folder: Path, recursive: bool, add, result: Collected) -> None:
                 stack.extend((root, child) for child in reversed(children))
             elif is_image_name(entry.name):
                 result.files.append(InputFile(Path(entry.path), relative, "is a directory, not an image"))
+            else:
+                result.skipped_folders.append((relative, _count_images(entry.path)))
             continue
         if is_image_name(entry.name):
             add(Path(entry.path), relative)
         else:
             result.skipped += 1
+
+
+def _count_images(folder: str) -> int:
+    try:
+        return sum(1 for entry in os.scandir(folder) if is_image_name(entry.name))
+    except OSError:
+        return 0
 
 
 def open_image(path: str | os.PathLike, draft_size: int = DRAFT_SIZE) -> Image.Image:

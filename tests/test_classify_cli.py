@@ -54,6 +54,11 @@ def mixed_folder(tmp_path):
 BAD = {"empty.png", "text.png", "truncated.jpg", "bomb.png", "dir.png", "loop_a.png", "loop_b.png"}
 
 
+def at(folder, names):
+    """Record paths as the CLI reports them: the folder as given, joined with the file's path in it."""
+    return {str(folder / name) for name in names}
+
+
 def run_cli(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
@@ -62,8 +67,8 @@ def test_bad_files_are_reported_and_the_rest_classified(mixed_folder):
     result = run_cli("classify", str(mixed_folder), "--format", "jsonl")
     assert result.exit_code == 1
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    by_path = {r["path"]: r for r in records}
-    assert set(by_path) == BAD | {"trouser.JPG"}  # not recursive: sub/ and other/ not entered
+    by_path = {os.path.relpath(r["path"], mixed_folder): r for r in records}
+    assert {r["path"] for r in records} == at(mixed_folder, BAD | {"trouser.JPG"})  # sub/, other/ not entered
     assert by_path["trouser.JPG"]["label"] in CLASS_NAMES and not by_path["trouser.JPG"]["error"]
     for name in BAD:
         assert by_path[name]["error"], name
@@ -74,14 +79,31 @@ def test_bad_files_are_reported_and_the_rest_classified(mixed_folder):
     error_lines = [line for line in result.stderr.splitlines() if line]
     assert len(error_lines) == len(BAD)
     for name in BAD:
-        assert sum(name in line for line in error_lines) == 1
+        assert sum(str(mixed_folder / name) in line for line in error_lines) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_the_summary_names_the_sub_folders_it_did_not_enter(mixed_folder):
+    result = run_cli("classify", str(mixed_folder), "-q")
+    assert f"{mixed_folder / 'sub'}: 1 images not read (a sub-folder: use -r)" in result.stdout
+    summary = json.loads(run_cli("classify", str(mixed_folder), "-q", "--format", "json").stdout)["summary"]
+    assert summary["skipped_folders"] == [{"path": str(mixed_folder / "other"), "images": 1},
+                                          {"path": str(mixed_folder / "sub"), "images": 1}]
+    assert summary["failed"] == len(BAD) and summary["classified"] == 1
+
+
+def test_paths_are_as_the_user_can_open_them_from_where_they_ran(mixed_folder, monkeypatch):
+    monkeypatch.chdir(mixed_folder.parent)
+    result = run_cli("classify", "photos/", "-r", "--format", "json", "-q")
+    paths = {r["path"] for r in json.loads(result.stdout)["results"]}
+    assert {"photos/trouser.JPG", "photos/sub/same.png", "photos/other/same.png"} <= paths
+    assert all(os.path.lexists(path) for path in paths)
 
 
 def test_recursive_paths_stay_distinct(mixed_folder):
     result = run_cli("classify", str(mixed_folder), "-r", "--format", "json", "-q")
     paths = [r["path"] for r in json.loads(result.stdout)["results"]]
-    assert "sub/same.png" in paths and "other/same.png" in paths
+    assert str(mixed_folder / "sub/same.png") in paths and str(mixed_folder / "other/same.png") in paths
     assert json.loads(result.stdout)["summary"]["skipped_non_images"] == 1
     assert result.stderr == ""  # --quiet
 
@@ -98,8 +120,8 @@ def test_csv_output_file_is_written_whole(tmp_path, mixed_folder):
     result = run_cli("classify", str(mixed_folder), "--format", "csv", "-o", str(target), "-q", "--top-k", "2")
     assert result.exit_code == 1 and result.stdout == ""
     rows = list(csv.DictReader(target.open()))
-    assert {r["path"] for r in rows} == BAD | {"trouser.JPG"}
-    good = next(r for r in rows if r["path"] == "trouser.JPG")
+    assert {r["path"] for r in rows} == at(mixed_folder, BAD | {"trouser.JPG"})
+    good = next(r for r in rows if r["path"] == str(mixed_folder / "trouser.JPG"))
     assert len(json.loads(good["top_k"])) == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 
@@ -114,7 +136,6 @@ def test_min_confidence_marks_uncertain_and_keeps_best_guess(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["classify", "/no/such/folder"], "no such file"),
         (["classify", "--model", "nope", "x.png"], "unknown model"),
         (["classify", "--top-k", "0", "x.png"], "Invalid value"),
         (["classify", "--format", "xml", "x.png"], "Invalid value"),
@@ -124,6 +145,14 @@ def test_usage_errors_exit_two(args, message, tmp_path):
     result = run_cli(*args)
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_missing_or_unreadable_file_alone_is_a_failed_input_not_a_usage_error(tmp_path):
+    result = run_cli("classify", str(tmp_path / "missing.png"))
+    assert result.exit_code == 1 and "missing.png: no such file" in result.stderr
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    result = run_cli("classify", str(tmp_path / "broken.png"), "--format", "json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["summary"]["failed"] == 1
 
 
 def test_folder_without_images_exits_two(tmp_path):
@@ -142,9 +171,14 @@ def test_save_preprocessed_writes_what_the_model_saw(tmp_path, mixed_folder):
 
 def test_python_api_mirrors_the_cli(mixed_folder):
     classifier = Classifier(top_k=2)
-    records = classifier.classify([mixed_folder])
-    assert {r.path for r in records} == BAD | {"trouser.JPG"}
-    assert all(len(r.top_k) == 2 for r in records if not r.error)
+    result = classifier.classify([mixed_folder])
+    assert {r.path for r in result} == at(mixed_folder, BAD | {"trouser.JPG"})
+    assert all(len(r.top_k) == 2 for r in result if not r.error)
+    cli = json.loads(run_cli("classify", str(mixed_folder), "--top-k", "2", "--format", "json").stdout)
+    assert [r.to_dict() for r in result] == cli["results"]
+    assert result.summary() == cli["summary"]
+    # one path as a plain string works too
+    assert [r.path for r in classifier.classify(str(mixed_folder))] == [r.path for r in result]
 
 
 def test_console_script_runs_in_a_fresh_process(mixed_folder):
@@ -199,3 +233,33 @@ def test_classify_cli_accepts_mirror_average(tmp_path):
     Image.new("L", (28, 28), 0).save(tmp_path / "a.png")
     result = run_cli("classify", str(tmp_path / "a.png"), "--mirror-average", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["results"][0]["label"]
+
+
+def test_ctrl_c_exits_130_with_one_line_and_leaves_no_output_file(tmp_path, monkeypatch, capsys):
+    from edge_infer import cli
+
+    Image.new("L", (28, 28), 0).save(tmp_path / "a.png")
+    target = tmp_path / "out.json"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Classifier, "classify_files", interrupted)
+    monkeypatch.setattr(sys, "argv", ["edge-infer", "classify", str(tmp_path), "-o", str(target)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run()
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "edge-infer: interrupted" and "Aborted" not in err
+    assert not target.exists()
+
+
+def test_console_script_exit_codes_for_usage_errors_and_help(monkeypatch, capsys):
+    from edge_infer import cli
+
+    for argv, code in ((["classify", "--top-k", "0", "x.png"], 2), (["--help"], 0), (["nope"], 2)):
+        monkeypatch.setattr(sys, "argv", ["edge-infer", *argv])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run()
+        assert exit_info.value.code == code, argv
+    assert "Traceback" not in capsys.readouterr().err
