@@ -45,7 +45,8 @@ model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default
                             help="shipped model name or path to an ONNX file")
 precision_option = click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION,
                                 show_default=True)
-threads_option = click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads")
+threads_option = click.option("--threads", type=click.IntRange(min=1),
+                              help="onnxruntime intra-op threads  [default: onnxruntime's choice]")
 mirror_option = click.option("--mirror-average", is_flag=True,
                              help="also classify each image's mirror image and average the two (2x inference)")
 
@@ -65,11 +66,12 @@ def main() -> None:
               show_default=True, help="robust: undo a photo's presentation; plain: the study's squash")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @threads_option
-@click.option("--workers", type=click.IntRange(min=1), help="decode/preprocess threads")
-@click.option("--top-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), help="decode/preprocess threads  [default: one per core]")
+@click.option("--top-k", "-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
 @click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="below it the label is 'uncertain' (best guess kept in best_label)")
-@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="table", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(formats.FORMATS),
+              help="table, csv, json or jsonl  [default: from the --output extension, else table]")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
 @click.option("--save-preprocessed", type=click.Path(file_okay=False), help="save what the model saw as PNGs")
 @mirror_option
@@ -79,6 +81,7 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
     """Classify image files, folders or glob patterns."""
     from .classifier import Classifier
 
+    fmt = fmt or formats.format_for(output)
     try:
         classifier = Classifier(model, precision, preprocessing, batch_size, threads, workers, top_k, min_confidence,
                                 mirror_average)
@@ -122,7 +125,9 @@ def list_models(fmt):
     if not entries:
         fail("no models are shipped in this install")
     rows = [
-        [e["name"], e["precision"], e["file"], f"{e['params']:,}", f"{e['bytes'] / 1024:.0f} KiB",
+        [e["name"], e["precision"] + (" (default)" if (e["name"], e["precision"]) == (DEFAULT_MODEL, DEFAULT_PRECISION)
+                                      else ""),
+         e["file"], f"{e['params']:,}", f"{e['bytes'] / 1024:.0f} KiB",
          f"{e['test_accuracy']:.4f}" if e.get("test_accuracy") is not None else "-"]
         for e in entries
     ]
@@ -133,31 +138,24 @@ def list_models(fmt):
 @main.command()
 @click.argument("model", default=DEFAULT_MODEL)
 @precision_option
-def info(model, precision):
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="json", show_default=True)
+def info(model, precision, fmt):
     """Print a model's self-description (ONNX metadata) and manifest entry."""
     from .runtime import OnnxModel
 
     try:
-        loaded = OnnxModel(model, precision)
+        description = OnnxModel(model, precision).describe()
     except ModelError as exc:
         fail(str(exc))
-    session = loaded.session
-    description = {
-        "path": str(loaded.info.path),
-        "inputs": [{"name": i.name, "shape": i.shape, "type": i.type} for i in session.get_inputs()],
-        "outputs": [{"name": o.name, "shape": o.shape, "type": o.type} for o in session.get_outputs()],
-        "metadata": loaded.info.metadata,
-        "manifest": loaded.info.manifest,
-        "warnings": loaded.info.warnings,
-    }
-    click.echo(json.dumps(description, indent=2))
+    click.echo(json.dumps(description, indent=2) if fmt == "json" else formats.description_table(description),
+               nl=fmt == "json")
 
 
 @main.command()
 @click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--model", "-m", "models", multiple=True, default=[DEFAULT_MODEL], show_default=True,
               help="model name or ONNX path; repeat to compare")
-@click.option("--precision", "precisions", multiple=True, type=click.Choice(PRECISIONS), default=["fp32"],
+@click.option("--precision", "precisions", multiple=True, type=click.Choice(PRECISIONS), default=[DEFAULT_PRECISION],
               show_default=True, help="repeat to compare fp32 and int8")
 @click.option("--data-dir", help="folder with the Fashion-MNIST files (default: search the usual places)")
 @click.option("--no-test-set", is_flag=True, help="only score the labelled folders")
@@ -174,14 +172,10 @@ def info(model, precision):
 def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names,
              preprocess_corruptions, seed, mirror_average, threads, fmt, output):
     """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
-    from . import corruptions
-
-    unknown = sorted(set(corruption_names) - set(corruptions.CORRUPTIONS))
-    if unknown:
-        fail(f"unknown corruption {', '.join(unknown)}; choose from {', '.join(corruptions.CORRUPTIONS)}")
     pairs = [(model, precision) for model in models for precision in precisions]
-    results = _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
-                              list(corruption_names) or None, seed, preprocess_corruptions, mirror_average)
+    results = _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads,
+                        corruption_names=list(corruption_names) or None, seed=seed,
+                        preprocess_corruptions=preprocess_corruptions, mirror_average=mirror_average)
     if fmt == "json":
         emit(json.dumps({"results": results}, indent=2) + "\n", output)
     else:
@@ -206,12 +200,13 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_batch_sizes)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="onnxruntime intra-op threads for the model-only numbers")
-@click.option("--runs", type=click.IntRange(min=10), default=2000, show_default=True, help="batch-1 latency runs")
+@click.option("--repeats", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="batch-1 latency measurements per model")
 @click.option("--seconds", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
               help="how long to run each throughput measurement")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
-def benchmark(folders, models, precisions, batch_sizes, threads, runs, seconds, fmt, output):
+def benchmark(folders, models, precisions, batch_sizes, threads, repeats, seconds, fmt, output):
     """Latency and throughput per model and precision; images/s end to end on FOLDERS."""
     from . import benchmark as bench
     from .runtime import shipped_names
@@ -220,15 +215,9 @@ def benchmark(folders, models, precisions, batch_sizes, threads, runs, seconds, 
     if not names:
         fail("no models to benchmark")
     try:
-        speed = [bench.model_speed(name, precision, threads, batch_sizes, runs, min_seconds=seconds)
-                 for name in names for precision in precisions]
-        folder_results = [bench.end_to_end([folder], names[0], precisions[0]) for folder in folders]
+        result = bench.run_benchmark(names, list(precisions), batch_sizes, threads, repeats, seconds, folders)
     except (ModelError, ValueError) as exc:
         fail(str(exc))
-    result = {"machine": bench.machine(), "settings": {"threads": threads, "batch_sizes": list(batch_sizes),
-                                                       "latency_runs": runs, "throughput_seconds": seconds},
-              "models": speed,
-              "end_to_end": folder_results}
     if fmt == "json":
         emit(json.dumps(result, indent=2) + "\n", output)
     else:
@@ -282,8 +271,7 @@ def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir,
                      if manifest_entry(name, precision)]
             if not pairs:
                 fail("no models are shipped in this install; pass --evaluation EVAL.json")
-            evaluation = {"results": _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images,
-                                                     threads)}
+            evaluation = {"results": _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads)}
             source = "run by edge-infer report (" + (
                 "labelled folders only" if no_test_set else f"{corruption_images} test images per corruption") + ")"
         page = reporting.build_report(evaluation, runs, latencies, source)
@@ -292,39 +280,20 @@ def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir,
     emit(page, output)
 
 
-def _evaluate_pairs(pairs, folders, data_dir, no_test_set, corruption_images, threads,
-                    corruption_names=None, seed=0, preprocess_corruptions=False,
-                    mirror_average=False) -> list[dict]:
-    """`evaluate_model` for each (model, precision), with the data loaded once; usage errors exit 2."""
-    from . import datasets
-    from .classifier import Classifier
-    from .evaluate import LabelsError, evaluate_model, read_labelled_folder
+def _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads, **options) -> list[dict]:
+    """The library's evaluate, with progress and warnings on stderr; usage errors exit 2."""
+    from .evaluate import EvaluationError, evaluate
 
-    try:
-        labelled = [read_labelled_folder(folder) for folder in folders]
-    except LabelsError as exc:
-        fail(str(exc))
-    test = None
-    if not no_test_set:
-        try:
-            test = datasets.load_split("test", datasets.find_data_dir(data_dir))
-        except datasets.DatasetError as exc:
-            fail(f"{exc} (or pass --no-test-set to score only folders)")
-    elif not labelled:
-        fail("nothing to evaluate: give labelled folders or drop --no-test-set")
-    results, corrupted = [], {}
-    for name, precision in pairs:
+    def announce(name, precision):
         if sys.stderr.isatty():
             click.echo(f"evaluating {name}/{precision}", err=True)
-        try:
-            classifier = Classifier(name, precision, threads=threads, mirror_average=mirror_average)
-        except ModelError as exc:
-            fail(str(exc))
-        warn_about(classifier.model.info)
-        results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
-                                      labelled, corruption_images if test else 0, corruption_names, seed,
-                                      corrupted, preprocess_corruptions))
-    return results
+
+    try:
+        return evaluate(pairs, folders, data_dir, not no_test_set, corruption_images, threads, on_model=announce,
+                        on_warning=lambda message: click.echo(f"edge-infer: warning: {message}", err=True),
+                        **options)
+    except EvaluationError as exc:
+        fail(str(exc))
 
 
 def run() -> None:

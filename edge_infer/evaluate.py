@@ -21,7 +21,11 @@ from .io import InputFile
 from .preprocess import robust
 
 
-class LabelsError(Exception):
+class EvaluationError(Exception):
+    """Nothing can be evaluated as asked (no data, bad folder, unknown model): one line for the user."""
+
+
+class LabelsError(EvaluationError):
     """A folder's labels.csv is missing or malformed."""
 
 
@@ -149,3 +153,44 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
         }
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: bool = True,
+             corruption_images: int = 0, threads: int | None = None, corruption_names: list[str] | None = None,
+             seed: int = 0, preprocess_corruptions: bool = False, mirror_average: bool = False,
+             on_model=None, on_warning=None) -> list[dict]:
+    """`evaluate_model` for each (model, precision), with the data loaded once and the corrupted
+    images shared between models. Raises EvaluationError when there is nothing to score.
+    `on_model(name, precision)` is called before each model, `on_warning(message)` for each
+    warning about a model (e.g. made for another preprocessing version)."""
+    from . import datasets
+    from .runtime import ModelError
+
+    unknown = sorted(set(corruption_names or ()) - set(corruptions.CORRUPTIONS))
+    if unknown:
+        raise EvaluationError(f"unknown corruption {', '.join(unknown)}; "
+                              f"choose from {', '.join(corruptions.CORRUPTIONS)}")
+    labelled = [read_labelled_folder(folder) for folder in folders]
+    test = None
+    if test_set:
+        try:
+            test = datasets.load_split("test", datasets.find_data_dir(data_dir))
+        except datasets.DatasetError as exc:
+            raise EvaluationError(f"{exc} (or pass --no-test-set to score only folders)") from None
+    elif not labelled:
+        raise EvaluationError("nothing to evaluate: give labelled folders or drop --no-test-set")
+    results, corrupted = [], {}
+    for name, precision in pairs:
+        if on_model:
+            on_model(name, precision)
+        try:
+            classifier = Classifier(name, precision, threads=threads, mirror_average=mirror_average)
+        except ModelError as exc:
+            raise EvaluationError(str(exc)) from None
+        for message in classifier.model.info.warnings:
+            if on_warning:
+                on_warning(message)
+        results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
+                                      labelled, corruption_images if test else 0, corruption_names, seed,
+                                      corrupted, preprocess_corruptions))
+    return results

@@ -68,6 +68,12 @@ def to_table(records: Sequence[dict], summary: dict) -> str:
     return text
 
 
+def format_for(output: str | None) -> str:
+    """The format an output file's extension asks for (out.csv, out.json, out.jsonl); table otherwise."""
+    extension = (output or "").rsplit(".", 1)[-1].lower() if output and "." in output else ""
+    return extension if extension in ("csv", "json", "jsonl") else "table"
+
+
 def format_records(records: Sequence[dict], fmt: str, summary: dict) -> str:
     """Records (dicts) and the run's summary (`ClassifyResult.summary()`) as text in `fmt`."""
     if fmt == "table":
@@ -160,3 +166,16 @@ def benchmark_tables(result: dict) -> str:
         text += render_table(rows, ["folder", "images", "img/s", "decode", "preprocess", "infer"],
                              align_right=range(1, 6))
     return text
+
+
+def description_table(description: dict) -> str:
+    """`edge-infer info` as two columns: key and value (nested values as compact JSON)."""
+    rows = [["path", description["path"]]]
+    for kind in ("inputs", "outputs"):
+        for port in description[kind]:
+            rows.append([kind[:-1], f"{port['name']} {port['type']} {port['shape']}"])
+    for key, value in sorted(description["metadata"].items()):
+        text = value if isinstance(value, str) else json.dumps(value)
+        rows.append([key, text if len(text) <= 100 else text[:99] + "…"])
+    rows += [["warning", message] for message in description["warnings"]]
+    return render_table(rows, ["key", "value"])

@@ -175,3 +175,14 @@ class OnnxModel:
     def predict_batched(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         parts = [self.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         return np.concatenate(parts) if parts else self.predict(images[:0])
+
+    def describe(self) -> dict:
+        """What `edge-infer info` shows: the file, its inputs and outputs, metadata, manifest entry, warnings."""
+        return {
+            "path": str(self.info.path),
+            "inputs": [{"name": i.name, "shape": i.shape, "type": i.type} for i in self.session.get_inputs()],
+            "outputs": [{"name": o.name, "shape": o.shape, "type": o.type} for o in self.session.get_outputs()],
+            "metadata": self.info.metadata,
+            "manifest": self.info.manifest,
+            "warnings": self.info.warnings,
+        }

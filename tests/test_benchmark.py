@@ -37,7 +37,7 @@ def test_machine_describes_the_cpu():
 
 def test_cli_json_and_table(tmp_path):
     Image.new("L", (28, 28)).save(tmp_path / "a.png")
-    args = ["benchmark", str(tmp_path), "-m", "model1", "--precision", "fp32", "--runs", "10",
+    args = ["benchmark", str(tmp_path), "-m", "model1", "--precision", "fp32", "--repeats", "10",
             "--batch-sizes", "1,2", "--seconds", "0.05"]
     result = CliRunner().invoke(main, [*args, "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr

@@ -263,3 +263,29 @@ def test_console_script_exit_codes_for_usage_errors_and_help(monkeypatch, capsys
             cli.run()
         assert exit_info.value.code == code, argv
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, check", [
+    ("out.csv", lambda text: text.startswith("path,label,class_index")),
+    ("out.json", lambda text: json.loads(text)["summary"]["images"] == 1),
+    ("out.jsonl", lambda text: json.loads(text.splitlines()[0])["path"].endswith("a.png")),
+    ("out.txt", lambda text: "1 classified, 0 failed" in text),
+])
+def test_output_extension_picks_the_format_unless_format_is_given(tmp_path, name, check):
+    Image.new("L", (28, 28), 0).save(tmp_path / "a.png")
+    target = tmp_path / name
+    result = run_cli("classify", str(tmp_path / "a.png"), "-o", str(target))
+    assert result.exit_code == 0 and check(target.read_text())
+    assert f"wrote 1 records to {target}" in result.stderr
+    run_cli("classify", str(tmp_path / "a.png"), "-o", str(target), "-f", "csv", "-q")
+    assert target.read_text().startswith("path,")
+
+
+def test_models_marks_the_default_and_info_has_a_table():
+    listing = run_cli("models").stdout
+    assert [line for line in listing.splitlines() if "(default)" in line] == [
+        next(line for line in listing.splitlines() if line.startswith("robust") and "int8" in line)]
+    table = run_cli("info", "-f", "table")
+    assert table.exit_code == 0 and table.stdout.splitlines()[0].split() == ["key", "value"]
+    assert "robust.int8.onnx" in table.stdout
+    assert json.loads(run_cli("info").stdout)["path"].endswith("robust.int8.onnx")
