@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
-from edge_infer.benchmark import end_to_end, machine  # noqa: E402
+from edge_infer.evaluation.benchmark import end_to_end, machine  # noqa: E402
 from train.photo_style import render_listing_photo  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

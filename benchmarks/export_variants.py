@@ -33,8 +33,8 @@ import onnxruntime as ort  # noqa: E402
 from onnxruntime.quantization import QuantFormat, QuantType  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
-from edge_infer.benchmark import machine  # noqa: E402
-from edge_infer.metrics import accuracy  # noqa: E402
+from edge_infer.evaluation.benchmark import machine  # noqa: E402
+from edge_infer.evaluation.metrics import accuracy  # noqa: E402
 from export import verify  # noqa: E402
 from export.onnx_export import keras_to_onnx  # noqa: E402
 from export.quantize import calibration_images, quantize  # noqa: E402

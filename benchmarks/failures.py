@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from edge_infer import failures  # noqa: E402
+from edge_infer.evaluation import failures  # noqa: E402
 from edge_infer.classifier import Classifier, load_and_preprocess  # noqa: E402
-from edge_infer.evaluate import read_labelled_folder  # noqa: E402
-from edge_infer.io import open_image, write_atomic  # noqa: E402
+from edge_infer.evaluation.evaluate import read_labelled_folder  # noqa: E402
+from edge_infer.files import open_image, write_atomic  # noqa: E402
 
 
 def breakdown(folder: Path, classifier: Classifier, prefixes: list[str], sheet_rows: list) -> dict:

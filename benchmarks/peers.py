@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from edge_infer import datasets, metrics  # noqa: E402
-from edge_infer.benchmark import machine  # noqa: E402
+from edge_infer import datasets  # noqa: E402
+from edge_infer.evaluation import metrics  # noqa: E402
+from edge_infer.evaluation.benchmark import machine  # noqa: E402
 from edge_infer.runtime import OnnxModel, load_manifest  # noqa: E402
 from train.registry import NAMES  # noqa: E402
 

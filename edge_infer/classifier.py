@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import io as image_io
+from . import files as image_io
 from .classes import IMAGE_SIZE
 from .preprocess import METHODS, preprocess, to_uint8_image
 from .runtime import DEFAULT_MODEL, DEFAULT_PRECISION, OnnxModel

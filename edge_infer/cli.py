@@ -31,7 +31,7 @@ def warn_about(info) -> None:
 def emit(text: str, output: str | None) -> None:
     """To stdout, or to a file written atomically."""
     if output:
-        from .io import write_atomic
+        from .files import write_atomic
 
         try:
             write_atomic(output, text)
@@ -208,7 +208,7 @@ def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
 def benchmark(folders, models, precisions, batch_sizes, threads, repeats, seconds, fmt, output):
     """Latency and throughput per model and precision; images/s end to end on FOLDERS."""
-    from . import benchmark as bench
+    from .evaluation import benchmark as bench
     from .runtime import shipped_names
 
     names = list(models) or shipped_names()
@@ -246,7 +246,7 @@ def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir,
     Scores the shipped models (fp32 and int8) on the test set and labelled FOLDERS, or reads an
     earlier `edge-infer evaluate --format json` result with --evaluation. Needs matplotlib.
     """
-    from . import report as reporting
+    from .evaluation import report as reporting
 
     try:
         reporting.require_matplotlib()
@@ -282,7 +282,7 @@ def report_command(folders, evaluation_path, runs_dir, benchmark_path, data_dir,
 
 def _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads, **options) -> list[dict]:
     """The library's evaluate, with progress and warnings on stderr; usage errors exit 2."""
-    from .evaluate import EvaluationError, evaluate
+    from .evaluation.evaluate import EvaluationError, evaluate
 
     def announce(name, precision):
         if sys.stderr.isatty():

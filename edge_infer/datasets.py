@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import file_digest
+from .files import file_digest
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",

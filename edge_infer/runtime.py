@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .classes import CLASS_NAMES, IMAGE_SIZE
-from .io import file_digest
+from .files import file_digest
 from .preprocess import PREPROCESS_VERSION
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"

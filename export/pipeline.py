@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_infer.io import write_atomic
-from edge_infer.metrics import accuracy
+from edge_infer.files import write_atomic
+from edge_infer.evaluation.metrics import accuracy
 from edge_infer.preprocess import PREPROCESS_VERSION
 from edge_infer.runtime import sha256_file
 from train.provenance import git_commit

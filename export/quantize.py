@@ -18,7 +18,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_infer.datasets import to_model_input
-from edge_infer.io import write_atomic
+from edge_infer.files import write_atomic
 from edge_infer.runtime import INPUT_NAME
 
 METHODS = ("static", "dynamic")

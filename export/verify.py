@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from edge_infer.metrics import accuracy
+from edge_infer.evaluation.metrics import accuracy
 from edge_infer.runtime import INPUT_NAME, OUTPUT_NAME
 
 RANDOM_OPS = {"RandomUniform", "RandomNormal", "RandomUniformLike", "RandomNormalLike", "Multinomial",

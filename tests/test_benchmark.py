@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 from PIL import Image
 
-from edge_infer import benchmark
+from edge_infer.evaluation import benchmark
 from edge_infer.cli import main
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_infer import corruptions
-from edge_infer.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from edge_infer.evaluation import corruptions
+from edge_infer.evaluation.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 
 EXPECTED = [
     "shot_noise", "impulse_noise", "gaussian_blur", "motion_blur", "shear", "scale", "rotate",
@@ -181,7 +181,7 @@ def test_module_imports_only_numpy_pillow_and_the_standard_library():
             imported.add(node.module.split(".")[0])
     assert imported - set(sys.stdlib_module_names) <= {"numpy", "PIL"}, imported
     code = (
-        "import sys, edge_infer.corruptions\n"
+        "import sys, edge_infer.evaluation.corruptions\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'tensorflow', 'keras', 'scipy', 'cv2', 'skimage', 'torch'})\n"
         "assert not heavy, heavy\n"

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from edge_infer.cli import main
-from edge_infer.evaluate import LabelsError, read_labelled_folder
+from edge_infer.evaluation.evaluate import LabelsError, read_labelled_folder
 
 from .conftest import make_dataset
 
@@ -68,7 +68,7 @@ def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):
 def test_corruptions_through_preprocessing_undo_inversion(tmp_path):
     """Inverted images (light background) are undone by the robust preprocessing, not by the model."""
     from edge_infer import Classifier
-    from edge_infer.evaluate import evaluate_corruptions
+    from edge_infer.evaluation.evaluate import evaluate_corruptions
 
     data = make_dataset(tmp_path / "data", n_train=10, n_test=40)
     from edge_infer.datasets import load_split

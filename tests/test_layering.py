@@ -44,3 +44,15 @@ def test_training_data_helpers_import_without_tensorflow():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_runtime_core_does_not_load_the_evaluation_side():
+    """Classifying needs files, preprocess, segment, runtime, classifier: nothing from evaluation/."""
+    code = (
+        "import sys\n"
+        "from edge_infer import Classifier\n"
+        "import edge_infer.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('edge_infer.evaluation'))\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

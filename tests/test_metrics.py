@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_infer import metrics
+from edge_infer.evaluation import metrics
 
 
 def one_hot(indices, classes=3, confidence=1.0):

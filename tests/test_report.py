@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from edge_infer import report
+from edge_infer.evaluation import report
 from edge_infer.classes import CLASS_NAMES
 from edge_infer.cli import main
 from edge_infer.runtime import shipped_names

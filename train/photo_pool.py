@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_infer.classifier import load_and_preprocess
-from edge_infer.evaluate import LabelsError, read_labelled_folder
-from edge_infer.io import InputFile
+from edge_infer.evaluation.evaluate import LabelsError, read_labelled_folder
+from edge_infer.files import InputFile
 from edge_infer.preprocess import PREPROCESS_VERSION
 
 POOL_DIR = Path(__file__).resolve().parent / "photo_pool"

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from edge_infer.io import write_atomic
+from edge_infer.files import write_atomic
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from . import io as image_io
-from .classifier import Classifier
-from .preprocess import preprocess
-from .runtime import OnnxModel
+from .. import files as image_io
+from ..classifier import Classifier
+from ..preprocess import preprocess
+from ..runtime import OnnxModel
 
 DEFAULT_BATCH_SIZES = (1, 32, 256)
 _INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",

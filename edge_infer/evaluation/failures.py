@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .classes import CLASS_NAMES
-from .preprocess import find_object, flatten_on_white, normalise_mode
+from ..classes import CLASS_NAMES
+from ..preprocess import find_object, flatten_on_white, normalise_mode
 
 KINDS = ("frame_filled", "background_left", "low_contrast", "footwear", "said_bag", "near_miss", "segmented")
 _FRAME_FILLED = 0.85  # share of the frame's area inside the object's box

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .classes import CLASS_NAMES
-from .formats import percent, variant
-from .io import ImageError, open_image
-from .preprocess import flatten_on_white, normalise_mode
-from .runtime import DEFAULT_MODEL, load_manifest
+from ..classes import CLASS_NAMES
+from ..formats import percent, variant
+from ..files import ImageError, open_image
+from ..preprocess import flatten_on_white, normalise_mode
+from ..runtime import DEFAULT_MODEL, load_manifest
 
 GALLERY_LIMIT = 300  # images shown per labelled folder; more are sampled evenly
 THUMBNAIL_SIZE = 96
@@ -298,7 +298,7 @@ def _class_name(index) -> str:
 def header_section(results: list[dict], source: str, now: datetime.datetime) -> str:
     import onnxruntime
 
-    from . import __version__
+    from .. import __version__
 
     with_clean = [r for r in results if r.get("clean")]
     suites = [r["corruptions"] for r in results if r.get("corruptions")]

@@ -14,11 +14,11 @@ import numpy as np
 from PIL import Image
 
 from . import corruptions, metrics
-from .classes import CLASS_NAMES
-from .datasets import to_model_input
-from .classifier import Classifier, load_and_preprocess
-from .io import InputFile
-from .preprocess import robust
+from ..classes import CLASS_NAMES
+from ..datasets import to_model_input
+from ..classifier import Classifier, load_and_preprocess
+from ..files import InputFile
+from ..preprocess import robust
 
 
 class EvaluationError(Exception):
@@ -163,8 +163,8 @@ def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: 
     images shared between models. Raises EvaluationError when there is nothing to score.
     `on_model(name, precision)` is called before each model, `on_warning(message)` for each
     warning about a model (e.g. made for another preprocessing version)."""
-    from . import datasets
-    from .runtime import ModelError
+    from .. import datasets
+    from ..runtime import ModelError
 
     unknown = sorted(set(corruption_names or ()) - set(corruptions.CORRUPTIONS))
     if unknown:
