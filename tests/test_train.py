@@ -55,7 +55,8 @@ def test_one_epoch_writes_a_complete_run(name, tiny_dataset, tmp_path):
     assert saved["seed"] == 0 and saved["epochs_run"] == 1 and 0.0 <= saved["test_accuracy"] <= 1.0
     assert set(saved["data_checksums"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                                             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
-    assert saved["validation_images"] + saved["train_images"] == 300
+    photos = saved["photos"]["samples"] if saved["photos"] else 0  # robust mixes in the committed photo pool
+    assert saved["validation_images"] + saved["train_images"] - photos == 300
 
 
 @pytest.mark.slow
@@ -66,14 +67,38 @@ def test_cli_trains_all_and_draws_the_comparison(tiny_dataset, tmp_path):
     assert main(["--model", "all", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out",
                  str(runs), "--quiet", "--no-download"]) == 0
     assert (runs / "comparison.png").is_file()
-    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == sorted(REGISTRY)
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name != ".cache") == sorted(REGISTRY)
 
 
-def test_missing_data_is_one_clear_error(tmp_path, capsys):
+def test_missing_data_is_one_clear_error_and_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
     from train.__main__ import main
 
-    assert main(["--model", "model1", "--data-dir", str(tmp_path), "--no-download"]) == 2
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    assert main(["--model", "model1", "--data-dir", str(tmp_path / "empty"), "--no-download"]) == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_users_labelled_photos_are_mixed_into_training(tiny_dataset, tmp_path):
+    from train.__main__ import main
+
+    from .scenes import garment_on_floor
+
+    photos = tmp_path / "my_photos"
+    photos.mkdir()
+    for i in range(6):
+        garment_on_floor(seed=i).save(photos / f"{i}.jpg")
+    (photos / "labels.csv").write_text("file,class_index\n" + "".join(f"{i}.jpg,{i % 2}\n" for i in range(6)))
+    out = tmp_path / "with_photos"
+    assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
+                 "--widths", "8,8,8", "--photos", str(photos), "--quiet", "--no-download"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["photos"]["photos"] == 6 and run["photos"]["per_class"][:2] == [3, 3]
+    assert run["photos"]["samples"] == 6 * 10  # three photos a class, repeated up to the cap of 10
+    assert run["train_images"] == 240 + 60
+    assert (tmp_path / ".cache").is_dir()  # the round-trip cache follows --out
 
 
 @pytest.mark.slow
@@ -83,11 +108,11 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     out = tmp_path / "ablation"
     assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
                  "--augment", "basic", "--vertical-flip", "--heavy-fraction", "0.5", "--widths", "8,16,24",
-                 "--quiet", "--no-download"]) == 0
+                 "--photos", "none", "--quiet", "--no-download"]) == 0
     run = json.loads((out / "run.json").read_text())
     recipe = run["recipe"]
     assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True and recipe["heavy_fraction"] == 0.5
-    assert recipe["widths"] == [8, 16, 24]
+    assert recipe["widths"] == [8, 16, 24] and recipe["photos"] is None and run["photos"] is None
     assert run["params"] == REGISTRY["robust"].build(widths=(8, 16, 24)).count_params() < 20_000
 
 

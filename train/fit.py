@@ -121,82 +121,46 @@ def _with_photos(x_train, y_train, roundtrip, recipe: Recipe):
 
 
 def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, seed: int = 0,
-                data_dir=None, limit: int | None = None, cache_dir: str | os.PathLike | None = "runs/.cache",
+                data_dir=None, limit: int | None = None, cache_dir: str | os.PathLike | None = None,
                 workers: int = 2, verbose: int = 2, allow_download: bool = True, **overrides) -> dict:
     """Train `name` and write model.keras, history.json, run.json (and plots) into `out`.
 
     `overrides` replace recipe fields (e.g. augment="basic") for ablations; run.json records them.
+    The photo round trip is cached in `cache_dir` (default: `.cache` beside `out`).
     """
     spec = REGISTRY[name]
     recipe = dataclasses.replace(spec.recipe, **overrides)
     epochs = recipe.epochs if epochs is None else epochs
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     commit = git_commit()  # the code that trains, not whatever is checked out when it ends
     keras.utils.set_random_seed(seed)
+    log = (lambda message: print(f"[{name}] {message}", flush=True)) if verbose else (lambda message: None)
     data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
-
-    roundtrip = None
-    if recipe.augment == "photo":
-        train_uint8 = np.rint(data.x_train[..., 0] * 255).astype(np.uint8)
-        t0 = time.time()
-        roundtrip = photo_roundtrip.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
-        if verbose:
-            print(f"[{name}] photo round-trip images ready ({time.time() - t0:.0f} s)", flush=True)
-
+    out.mkdir(parents=True, exist_ok=True)  # only once there is data: a failed start leaves nothing behind
+    roundtrip = _roundtrip_for(data, recipe, seed, out.parent / ".cache" if cache_dir is None else cache_dir,
+                               workers, log)
     photo_summary = None
     if recipe.photos:
         x_train, y_train, roundtrip, photo_summary = _with_photos(data.x_train, data.y_train, roundtrip, recipe)
         data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
-        if verbose:
-            print(f"[{name}] {photo_summary['photos']} real photos mixed in as {photo_summary['samples']} "
-                  f"samples per epoch", flush=True)
+        log(f"{photo_summary['photos']} real photos mixed in as {photo_summary['samples']} samples per epoch")
 
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe.mixed_bfloat16 else "float32")
-    try:
-        model = spec.build_for(recipe)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    steps_per_epoch = math.ceil(len(data.x_train) / recipe.batch_size)
-    model.compile(
-        optimizer=make_optimizer(recipe, steps_per_epoch, epochs),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"],
-    )
+    model = _compiled_model(spec, recipe, math.ceil(len(data.x_train) / recipe.batch_size), epochs)
     strength = augment.new_strength()
     train_ds = augment.training_dataset(
         data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
         strength=strength, heavy_fraction=recipe.heavy_fraction,
     )
-    val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
-    best_path = out / "best.weights.h5"
     epoch_log = EpochLog(out / "history.json")
-    callbacks = [
-        AugmentSchedule(strength, epochs, recipe.final_augment_strength),
-        epoch_log,
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True,
-                                        save_weights_only=True),
-    ]
-    if recipe.reduce_lr_on_plateau:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
-
-    stopped = False
+    best_path = out / "best.weights.h5"
+    callbacks = _callbacks(recipe, epochs, strength, epoch_log, best_path)
     fit_start = time.time()
-    try:
-        model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose,
-                  shuffle=False)  # tf.data already reshuffles every epoch
-    except KeyboardInterrupt:
-        stopped = True
-        print(f"[{name}] stopped; keeping the best checkpoint so far", flush=True)
+    stopped = _fit(model, train_ds, data, epochs, callbacks, verbose, log)
     fit_seconds = time.time() - fit_start
 
-    final = spec.build_for(recipe)  # float32 copy: export and the runtime want float32 graphs
-    final.set_weights(model.get_weights())
-    if best_path.exists():
-        final.load_weights(best_path)
-    final.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    final = _best_float32_copy(spec, recipe, model, best_path)
     test_loss, test_accuracy = final.evaluate(
         data.x_test, keras.utils.to_categorical(data.y_test, NUM_CLASSES), batch_size=512, verbose=0
     )
@@ -230,13 +194,75 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "limit": limit,
     }
     write_json_atomic(out / "run.json", run)
+    _plot(history, name, out)
+    log(f"test accuracy {test_accuracy:.4f} ({run['epochs_run']} epochs, {run['params']} params, {fit_seconds:.0f} s)")
+    return run
+
+
+def _roundtrip_for(data, recipe: Recipe, seed: int, cache_dir, workers: int, log) -> np.ndarray | None:
+    """The photo round trip of the training images, when the recipe asks for it."""
+    if recipe.augment != "photo":
+        return None
+    train_uint8 = np.rint(data.x_train[..., 0] * 255).astype(np.uint8)
+    started = time.time()
+    roundtrip = photo_roundtrip.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
+    log(f"photo round-trip images ready ({time.time() - started:.0f} s)")
+    return roundtrip
+
+
+def _compiled_model(spec, recipe: Recipe, steps_per_epoch: int, epochs: int):
+    """The model built under the recipe's precision policy, compiled with its optimizer and loss."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe.mixed_bfloat16 else "float32")
+    try:
+        model = spec.build_for(recipe)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.compile(
+        optimizer=make_optimizer(recipe, steps_per_epoch, epochs),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _callbacks(recipe: Recipe, epochs: int, strength, epoch_log: EpochLog, best_path: Path) -> list:
+    callbacks = [
+        AugmentSchedule(strength, epochs, recipe.final_augment_strength),
+        epoch_log,
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True,
+                                        save_weights_only=True),
+    ]
+    if recipe.reduce_lr_on_plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
+    return callbacks
+
+
+def _fit(model, train_ds, data, epochs: int, callbacks: list, verbose: int, log) -> bool:
+    """Fit; Ctrl-C stops early and keeps the best checkpoint. Returns whether it was stopped."""
+    val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
+    try:
+        model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose,
+                  shuffle=False)  # tf.data already reshuffles every epoch
+    except KeyboardInterrupt:
+        log("stopped; keeping the best checkpoint so far")
+        return True
+    return False
+
+
+def _best_float32_copy(spec, recipe: Recipe, model, best_path: Path):
+    """A float32 copy (export and the runtime want float32 graphs) with the best validation weights."""
+    final = spec.build_for(recipe)
+    final.set_weights(model.get_weights())
+    if best_path.exists():
+        final.load_weights(best_path)
+    final.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    return final
+
+
+def _plot(history: dict, name: str, out: Path) -> None:
     try:
         from . import plots
 
         plots.plot_history(history, name, out / "curves.png")
     except ImportError:  # matplotlib is optional
         pass
-    if verbose:
-        print(f"[{name}] test accuracy {test_accuracy:.4f} ({run['epochs_run']} epochs, "
-              f"{run['params']} params, {fit_seconds:.0f} s)", flush=True)
-    return run
