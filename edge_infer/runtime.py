@@ -136,6 +136,19 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
+def run_batched(session: ort.InferenceSession, images: np.ndarray, batch_size: int = 256,
+                input_name: str = INPUT_NAME, output_name: str = OUTPUT_NAME) -> np.ndarray:
+    """(N, 28, 28[, 1]) floats through `session` in batches; (N, classes) float32 out."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[..., None]
+    parts = [session.run([output_name], {input_name: images[i : i + batch_size]})[0]
+             for i in range(0, len(images), batch_size)]
+    if parts:
+        return np.concatenate(parts)
+    return np.zeros((0, session.get_outputs()[0].shape[-1]), dtype=np.float32)
+
+
 class OnnxModel:
     """One onnxruntime session with our interface: image (N,28,28,1) -> probabilities (N,10)."""
 
@@ -164,17 +177,11 @@ class OnnxModel:
         self.output_name = outputs[0].name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) or (N, 28, 28, 1) floats in [0, 1] to (N, classes) probabilities."""
-        batch = np.asarray(batch, dtype=np.float32)
-        if batch.ndim == 3:
-            batch = batch[..., None]
-        if len(batch) == 0:
-            return np.zeros((0, len(self.info.class_names)), dtype=np.float32)
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        """(N, 28, 28) or (N, 28, 28, 1) floats in [0, 1] to (N, classes) probabilities, in one run."""
+        return run_batched(self.session, batch, max(1, len(batch)), self.input_name, self.output_name)
 
     def predict_batched(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        parts = [self.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        return np.concatenate(parts) if parts else self.predict(images[:0])
+        return run_batched(self.session, images, batch_size, self.input_name, self.output_name)
 
     def describe(self) -> dict:
         """What `edge-infer info` shows: the file, its inputs and outputs, metadata, manifest entry, warnings."""

@@ -48,27 +48,14 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     limits = limits or verify.Thresholds()
     run = json.loads((run_dir / "run.json").read_text())
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
-    params = int(model.count_params())
     commit = git_commit()
-
-    fp32 = onnx_export.keras_to_onnx(model)
-    fp32_report = verify.Report(f"{name} fp32")
-    verify.check_structure(fp32, fp32_report)
-    parity = data.test_images[:parity_images]
-    keras_probs = model.predict(parity, batch_size=500, verbose=0)
-    verify.check_fp32(fp32, keras_probs, parity, fp32_report, limits)
-    fp32_probs = verify.run(fp32, data.test_images)
-    fp32_accuracy = accuracy(fp32_probs, data.test_labels)
-
-    common = onnx_export.base_metadata(name, params, run, "fp32", PREPROCESS_VERSION)
+    common = onnx_export.base_metadata(name, int(model.count_params()), run, "fp32", PREPROCESS_VERSION)
     common.update({"export_commit": commit, "test_images": int(len(data.test_labels))})
-    onnx_export.set_metadata(fp32, {**common, "test_accuracy": fp32_accuracy})
 
-    int8 = quantize.quantize(fp32, data.calibration, quantization)
-    int8_report = verify.Report(f"{name} int8 ({quantization})")
-    verify.check_structure(int8, int8_report)
-    int8_probs = verify.run(int8, data.test_images)
-    verify.check_int8(fp32_probs, int8_probs, data.test_labels, int8_report, limits)
+    fp32, fp32_report, fp32_probs = _verified_fp32(name, model, data, limits, parity_images)
+    fp32_accuracy = accuracy(fp32_probs, data.test_labels)
+    onnx_export.set_metadata(fp32, {**common, "test_accuracy": fp32_accuracy})
+    int8, int8_report, int8_probs = _verified_int8(name, fp32, fp32_probs, data, quantization, limits)
     int8_accuracy = accuracy(int8_probs, data.test_labels)
     onnx_export.set_metadata(int8, {**common, "precision": "int8", "quantization": quantization,
                                     "calibration_images": int(len(data.calibration)),
@@ -78,27 +65,54 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
         raise verify.VerificationError("\n".join(r.table() for r in reports))
     if not write:
         return reports, []
+    graphs = [(fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)]
+    entries = _write_models(name, graphs, out_dir, quantization, int(model.count_params()), commit)
+    cards = out_dir / "cards"
+    cards.mkdir(exist_ok=True)
+    write_atomic(cards / f"{name}.md", card.model_card(name, summary or run.get("summary", name), run, entries,
+                                                        entries[0]["macs_per_image"], _architecture(model)))
+    return reports, entries
 
+
+def _verified_fp32(name: str, model, data: ExportData, limits: verify.Thresholds, parity_images: int):
+    """The float graph, checked against Keras on the first test images; its test-set probabilities."""
+    fp32 = onnx_export.keras_to_onnx(model)
+    report = verify.Report(f"{name} fp32")
+    verify.check_structure(fp32, report)
+    parity = data.test_images[:parity_images]
+    verify.check_fp32(fp32, model.predict(parity, batch_size=500, verbose=0), parity, report, limits)
+    return fp32, report, verify.run(fp32, data.test_images)
+
+
+def _verified_int8(name: str, fp32, fp32_probs: np.ndarray, data: ExportData, quantization: str,
+                   limits: verify.Thresholds):
+    """The quantized graph, checked for agreement with the float one and for its accuracy drop."""
+    int8 = quantize.quantize(fp32, data.calibration, quantization)
+    report = verify.Report(f"{name} int8 ({quantization})")
+    verify.check_structure(int8, report)
+    int8_probs = verify.run(int8, data.test_images)
+    verify.check_int8(fp32_probs, int8_probs, data.test_labels, report, limits)
+    return int8, report, int8_probs
+
+
+def _write_models(name: str, graphs: list, out_dir: Path, quantization: str, params: int, commit: str) -> list[dict]:
+    """Save each (graph, precision, accuracy) and record it in models.json; returns the entries."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    mac_count = macs.count_macs(fp32)
+    mac_count = macs.count_macs(graphs[0][0])
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     entries = []
-    for proto, precision, test_accuracy in ((fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)):
-        filename = f"{name}.onnx" if precision == "fp32" else f"{name}.int8.onnx"
+    for proto, precision, test_accuracy in graphs:
+        filename = f"{name}.onnx" if precision == "fp32" else f"{name}.{precision}.onnx"
         quantize.save_model(proto, out_dir / filename)
         entries.append({
             "name": name, "file": filename, "precision": precision,
-            "quantization": quantization if precision == "int8" else None,
+            "quantization": quantization if precision != "fp32" else None,
             "sha256": sha256_file(out_dir / filename), "bytes": (out_dir / filename).stat().st_size,
             "params": params, "macs_per_image": mac_count, "test_accuracy": round(test_accuracy, 4),
             "created": created, "export_commit": commit,
         })
     update_manifest(out_dir / "models.json", entries)
-    cards = out_dir / "cards"
-    cards.mkdir(exist_ok=True)
-    write_atomic(cards / f"{name}.md", card.model_card(name, summary or run.get("summary", name), run, entries,
-                                                        mac_count, _architecture(model)))
-    return reports, entries
+    return entries
 
 
 def update_manifest(path: Path, entries: list[dict]) -> None:

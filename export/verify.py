@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 
 from edge_infer.evaluation.metrics import accuracy
-from edge_infer.runtime import INPUT_NAME, OUTPUT_NAME
+from edge_infer.runtime import INPUT_NAME, OUTPUT_NAME, run_batched
 
 RANDOM_OPS = {"RandomUniform", "RandomNormal", "RandomUniformLike", "RandomNormalLike", "Multinomial",
               "Bernoulli", "Dropout"}
@@ -64,10 +64,7 @@ def session(proto: onnx.ModelProto) -> ort.InferenceSession:
 
 def run(proto_or_session, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     sess = proto_or_session if isinstance(proto_or_session, ort.InferenceSession) else session(proto_or_session)
-    return np.concatenate([
-        sess.run([OUTPUT_NAME], {INPUT_NAME: images[i : i + batch_size].astype(np.float32)})[0]
-        for i in range(0, len(images), batch_size)
-    ])
+    return run_batched(sess, images, batch_size)
 
 
 def check_structure(proto: onnx.ModelProto, report: Report) -> None:
