@@ -23,11 +23,12 @@ UNCERTAIN = "uncertain"
 class Record:
     path: str
     label: str = ""
-    class_index: int | None = None  # None (null in JSON) when the file failed
+    class_index: int | None = None  # None (null in JSON) when the file failed or the answer is uncertain
     confidence: float | None = None
     best_label: str = ""  # the top guess, kept even when `label` says uncertain
+    best_class_index: int | None = None  # its index
     top_k: list = field(default_factory=list)  # [[label, probability], ...]
-    error: str = ""
+    error: str | None = None  # why the file could not be classified; None when it was
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,9 +140,10 @@ class Classifier:
                 Record(
                     path=name,
                     label=best_label if confidence >= self.min_confidence else UNCERTAIN,
-                    class_index=index,
+                    class_index=index if confidence >= self.min_confidence else None,
                     confidence=confidence,
                     best_label=best_label,
+                    best_class_index=index,
                     top_k=[[self.class_names[int(k)], float(probs[k])] for k in best],
                 )
             )

@@ -215,7 +215,8 @@ def benchmark(folders, models, precisions, batch_sizes, threads, repeats, second
     if not names:
         fail("no models to benchmark")
     try:
-        result = bench.run_benchmark(names, list(precisions), batch_sizes, threads, repeats, seconds, folders)
+        result = bench.run_benchmark(names, list(precisions), batch_sizes, threads, repeats, seconds, folders,
+                                     on_step=lambda step: click.echo(f"edge-infer: benchmarking {step}", err=True))
     except (ModelError, ValueError) as exc:
         fail(str(exc))
     if fmt == "json":
@@ -284,9 +285,8 @@ def _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads,
     """The library's evaluate, with progress and warnings on stderr; usage errors exit 2."""
     from .evaluation.evaluate import EvaluationError, evaluate
 
-    def announce(name, precision):
-        if sys.stderr.isatty():
-            click.echo(f"evaluating {name}/{precision}", err=True)
+    def announce(name, precision):  # progress: evaluating a model takes seconds to minutes
+        click.echo(f"edge-infer: evaluating {name}/{precision}", err=True)
 
     try:
         return evaluate(pairs, folders, data_dir, not no_test_set, corruption_images, threads, on_model=announce,

@@ -9,7 +9,7 @@ import math
 from typing import Sequence
 
 FORMATS = ("table", "csv", "json", "jsonl")
-CSV_FIELDS = ("path", "label", "class_index", "confidence", "best_label", "top_k", "error")
+CSV_FIELDS = ("path", "label", "class_index", "confidence", "best_label", "best_class_index")
 
 
 def _top_k_text(top_k: list) -> str:
@@ -17,14 +17,20 @@ def _top_k_text(top_k: list) -> str:
 
 
 def to_csv(records: Sequence[dict]) -> str:
+    """One row per record; top-k as columns top1_label, top1_probability, top2_label, ...; empty
+    cells where a value is missing (a failed file, an uncertain answer's class_index)."""
+    k = max((len(r.get("top_k") or []) for r in records), default=0)
+    ranked = [f"top{i}_{part}" for i in range(1, k + 1) for part in ("label", "probability")]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[*CSV_FIELDS, *ranked, "error"], extrasaction="ignore",
+                            lineterminator="\n")
     writer.writeheader()
     for record in records:
-        row = dict(record)
-        row["top_k"] = json.dumps(record.get("top_k", []))
-        row["confidence"] = f"{record['confidence']:.6f}" if not record.get("error") else ""
-        row["class_index"] = record["class_index"] if not record.get("error") else ""
+        row = {key: ("" if record.get(key) is None else record[key]) for key in (*CSV_FIELDS, "error")}
+        if record.get("confidence") is not None:
+            row["confidence"] = f"{record['confidence']:.6f}"
+        for i, (label, probability) in enumerate(record.get("top_k") or [], start=1):
+            row[f"top{i}_label"], row[f"top{i}_probability"] = label, f"{probability:.6f}"
         writer.writerow(row)
     return buffer.getvalue()
 

@@ -122,7 +122,10 @@ def test_csv_output_file_is_written_whole(tmp_path, mixed_folder):
     rows = list(csv.DictReader(target.open()))
     assert {r["path"] for r in rows} == at(mixed_folder, BAD | {"trouser.JPG"})
     good = next(r for r in rows if r["path"] == str(mixed_folder / "trouser.JPG"))
-    assert len(json.loads(good["top_k"])) == 2
+    assert good["top1_label"] in CLASS_NAMES and float(good["top2_probability"]) <= float(good["top1_probability"])
+    assert "top3_label" not in good and good["error"] == ""
+    bad = next(r for r in rows if r["path"] == str(mixed_folder / "empty.png"))
+    assert bad["class_index"] == "" and bad["confidence"] == "" and bad["top1_label"] == "" and bad["error"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 
 
@@ -131,6 +134,8 @@ def test_min_confidence_marks_uncertain_and_keeps_best_guess(tmp_path):
     result = run_cli("classify", str(tmp_path), "--min-confidence", "1.0", "--format", "json")
     record = json.loads(result.stdout)["results"][0]
     assert record["label"] == "uncertain" and record["best_label"] in CLASS_NAMES
+    assert record["class_index"] is None and CLASS_NAMES[record["best_class_index"]] == record["best_label"]
+    assert record["error"] is None
 
 
 @pytest.mark.parametrize(

@@ -150,14 +150,24 @@ def end_to_end(inputs: list[str], model: str, precision: str = "fp32", threads: 
 
 
 def run_benchmark(models: list[str], precisions: list[str], batch_sizes=(1, 32, 256), threads: int = 1,
-                  latency_runs: int = 2000, seconds: float = 1.0, folders=()) -> dict:
+                  latency_runs: int = 2000, seconds: float = 1.0, folders=(), on_step=None) -> dict:
     """Everything `edge-infer benchmark` reports: the machine, the settings, model-only speed
-    per model and precision, and end-to-end images/s on each folder (first model and precision)."""
+    per model and precision, and end-to-end images/s on each folder (first model and precision).
+    `on_step(text)` is told what is measured next (each takes seconds)."""
+    step = on_step or (lambda text: None)
+    speed = []
+    for name in models:
+        for precision in precisions:
+            step(f"{name}/{precision}")
+            speed.append(model_speed(name, precision, threads, batch_sizes, latency_runs, min_seconds=seconds))
+    end = []
+    for folder in folders:
+        step(f"{folder} end to end")
+        end.append(end_to_end([folder], models[0], precisions[0]))
     return {
         "machine": machine(),
         "settings": {"threads": threads, "batch_sizes": list(batch_sizes), "latency_runs": latency_runs,
                      "throughput_seconds": seconds},
-        "models": [model_speed(name, precision, threads, batch_sizes, latency_runs, min_seconds=seconds)
-                   for name in models for precision in precisions],
-        "end_to_end": [end_to_end([folder], models[0], precisions[0]) for folder in folders],
+        "models": speed,
+        "end_to_end": end,
     }
