@@ -19,7 +19,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 
 from edge_infer.evaluation import failures  # noqa: E402
 from edge_infer.classifier import Classifier, load_and_preprocess  # noqa: E402

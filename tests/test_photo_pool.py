@@ -4,7 +4,6 @@ import csv
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from edge_infer.preprocess import PREPROCESS_VERSION
 from train import photo_pool

@@ -88,7 +88,6 @@ def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None)
     `heavy` (B,) bool marks the images that get the full photo-style treatment; the others get
     only the light recipe (flip, 2 px shift, erasing). None means all are heavy.
     """
-    batch = tf.shape(images)[0]
     strength = tf.cast(strength, tf.float32)
     images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
     if vertical_flip:  # the study's choice, kept only to measure it

@@ -95,16 +95,6 @@ def build_robust(widths: tuple[int, ...] = (32, 64, 128)) -> keras.Model:
     return keras.Model(inputs, outputs, name="robust")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    build: Callable[..., keras.Model]
-    recipe: Recipe
-    summary: str
-
-    def build_for(self, recipe: Recipe) -> keras.Model:
-        return self.build(widths=recipe.widths) if recipe.widths else self.build()
-
-
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "model1": build_model1,
     "model2": build_model2,

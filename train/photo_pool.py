@@ -25,7 +25,7 @@ import numpy as np
 
 from edge_infer.classifier import load_and_preprocess
 from edge_infer.evaluation.evaluate import LabelsError, read_labelled_folder
-from edge_infer.files import InputFile
+from edge_infer.files import InputFile, write_atomic
 from edge_infer.preprocess import PREPROCESS_VERSION
 
 POOL_DIR = Path(__file__).resolve().parent / "photo_pool"
@@ -104,9 +104,7 @@ def build(source: Path, out: Path = POOL_FILE) -> dict:
     arrays, errors = preprocess_files([source / row["file"] for row in rows])
     keep = [i for i, array in enumerate(arrays) if array is not None]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez_compressed(
-        tmp,
+    arrays_out = dict(
         images=np.stack([arrays[i] for i in keep]),
         labels=np.array([rows[i]["class_index"] for i in keep], dtype=np.int64),
         groups=np.array([rows[i]["photographer"] for i in keep]),
@@ -114,7 +112,7 @@ def build(source: Path, out: Path = POOL_FILE) -> dict:
         splits=np.array([rows[i]["split"] for i in keep]),
         preprocess_version=np.array(PREPROCESS_VERSION),
     )
-    tmp.replace(out)
+    write_atomic(out, lambda handle: np.savez_compressed(handle, **arrays_out))
     counts = np.bincount([rows[i]["class_index"] for i in keep], minlength=10)
     return {"images": len(keep), "errors": errors, "per_class": counts.tolist(),
             "holdout": sum(rows[i]["split"] == "holdout" for i in keep)}

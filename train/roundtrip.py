@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_infer.files import write_atomic
 from edge_infer.preprocess import PREPROCESS_VERSION, robust
 
 from .photo_style import render_floor_photo, render_listing_photo
@@ -50,7 +51,5 @@ def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.Pa
     result = np.concatenate(parts)[..., None]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, result)
-        os.replace(tmp, cache)
+        write_atomic(cache, lambda handle: np.save(handle, result))
     return result

@@ -31,7 +31,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -119,17 +118,10 @@ class SourceError(RuntimeError):
 
 def _atomic_write(path: Path, write) -> None:
     """Call write(handle) on a temporary file beside `path`, then rename it into place."""
+    from edge_infer.files import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, write)
 
 
 def save_image(image: Image.Image, path: Path, **params) -> None:
