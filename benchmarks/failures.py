@@ -2,7 +2,7 @@
 
     python benchmarks/failures.py FOLDER... [--model robust] [--precision int8]
         [--json benchmarks/results/failures.json --key NAME] [--sheet /tmp/failures.png]
-        [--by-prefix cds,fpi]
+        [--by-prefix cds,fpi] [--counts-only]
 
 `--by-prefix` also splits the accuracy by the first part of each file name (realdev names its
 files <source>_<name>). Keep the contact sheet of a set you may not redistribute (realdev)
@@ -65,6 +65,8 @@ def main() -> int:
     parser.add_argument("--key", default="current")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet of the wrong answers (PNG)")
     parser.add_argument("--by-prefix", default="", help="comma-separated file-name prefixes to score apart")
+    parser.add_argument("--counts-only", action="store_true",
+                        help="leave the per-file list out of --json (for sets whose names are not ours to publish)")
     args = parser.parse_args()
     classifier = Classifier(args.model, args.precision)
     prefixes = [p for p in args.by_prefix.split(",") if p]
@@ -82,6 +84,9 @@ def main() -> int:
         failures.contact_sheet(rows).save(args.sheet)
         print(f"wrote {args.sheet}")
     if args.json:
+        if args.counts_only:
+            for result in results.values():
+                result.pop("wrong_files")
         existing = json.loads(args.json.read_text()) if args.json.is_file() else {}
         existing[args.key] = {"model": args.model, "precision": args.precision, "folders": results}
         write_atomic(args.json, json.dumps(existing, indent=2) + "\n")

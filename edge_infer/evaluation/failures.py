@@ -3,8 +3,9 @@
 Each kind is a measurable symptom of the preprocessing or the model, not a guess:
 - `frame_filled`: the object's box covers most of the frame (the garment fills it, or the
   trim found no background), so the model sees the whole photo;
-- `background_left`: the 28x28 still has light pixels along its edges where Fashion-MNIST is
-  black (a textured floor or a failed cut survived);
+- `background_left`: the 28x28 still has light pixels in its corners, which are black in
+  Fashion-MNIST (a garment may touch the edges, never the corners): a textured floor or a
+  failed cut survived;
 - `low_contrast`: the garment's grey level is close to the background's (light on light,
   dark on dark), so its outline is weak;
 - `footwear`: the truth is a shoe class (pairs, top views);
@@ -28,7 +29,7 @@ from ..preprocess import find_object, flatten_on_white, normalise_mode
 
 KINDS = ("frame_filled", "background_left", "low_contrast", "footwear", "said_bag", "near_miss", "segmented")
 _FRAME_FILLED = 0.85  # share of the frame's area inside the object's box
-_EDGE_LEVEL = 0.15  # mean of the 28x28's outer two-pixel ring above this: background left in
+_CORNER_LEVEL = 0.15  # mean of the 28x28's four 3x3 corners above this: background left in
 _LOW_CONTRAST = 40.0  # grey levels between garment and background
 _FOOTWEAR = (5, 7, 9)
 _BAG = 8
@@ -52,8 +53,8 @@ def failure_kinds(image: Image.Image, preprocessed: np.ndarray, truth: int, prob
     box, background, mask = find_object(image)
     left, top, right, bottom = box
     area = (right - left) * (bottom - top) / max(1, image.width * image.height)
-    ring = np.concatenate([preprocessed[:2].ravel(), preprocessed[-2:].ravel(),
-                           preprocessed[2:-2, :2].ravel(), preprocessed[2:-2, -2:].ravel()])
+    corners = np.concatenate([preprocessed[:3, :3].ravel(), preprocessed[:3, -3:].ravel(),
+                              preprocessed[-3:, :3].ravel(), preprocessed[-3:, -3:].ravel()])
     grey = np.asarray(flatten_on_white(image.crop(box)).convert("L").resize((32, 32)), dtype=np.float32)
     if mask is None:  # the object is what differs from the border's grey level
         inside = grey[np.abs(grey - background) > 10]
@@ -65,7 +66,7 @@ def failure_kinds(image: Image.Image, preprocessed: np.ndarray, truth: int, prob
     order = np.argsort(-probabilities)
     found = {
         "frame_filled": area >= _FRAME_FILLED,
-        "background_left": float(ring.mean()) > _EDGE_LEVEL,
+        "background_left": float(corners.mean()) > _CORNER_LEVEL,
         "low_contrast": abs(garment_level - background) < _LOW_CONTRAST,
         "segmented": mask is not None,
         "footwear": truth in _FOOTWEAR,
