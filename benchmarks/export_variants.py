@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,7 +32,7 @@ import onnxruntime as ort  # noqa: E402
 from onnxruntime.quantization import QuantFormat, QuantType  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
-from edge_infer.evaluation.benchmark import machine  # noqa: E402
+from edge_infer.evaluation.benchmark import machine, throughput, time_calls  # noqa: E402
 from edge_infer.evaluation.metrics import accuracy  # noqa: E402
 from export import verify  # noqa: E402
 from export.onnx_export import keras_to_onnx  # noqa: E402
@@ -53,19 +52,9 @@ def measure(proto, level, images: np.ndarray, runs: int = 2000) -> dict:
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     one, batch = images[:1], images[:256]
-    for _ in range(50):
-        session.run(None, {name: one})
-    samples = []
-    for _ in range(runs):
-        tick = time.perf_counter()
-        session.run(None, {name: one})
-        samples.append(time.perf_counter() - tick)
-    session.run(None, {name: batch})
-    count, tick = 0, time.perf_counter()
-    while time.perf_counter() - tick < 1.0 or count < 3:
-        session.run(None, {name: batch})
-        count += 1
-    return {"p50_us": float(np.median(samples) * 1e6), "b256_images_per_s": 256 * count / (time.perf_counter() - tick)}
+    samples = time_calls(lambda: session.run(None, {name: one}), runs, warmup=50)
+    return {"p50_us": float(np.median(samples) * 1e6),
+            "b256_images_per_s": throughput(lambda: session.run(None, {name: batch}), 256)}
 
 
 def variants(model, calibration):

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,33 +26,11 @@ import numpy as np  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
 from edge_infer.evaluation import metrics  # noqa: E402
-from edge_infer.evaluation.benchmark import machine  # noqa: E402
+from edge_infer.evaluation.benchmark import machine, throughput, time_calls  # noqa: E402
 from edge_infer.runtime import OnnxModel, load_manifest  # noqa: E402
 from train.registry import NAMES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def time_calls(call, runs: int, warmup: int = 5) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(runs):
-        tick = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - tick)
-    return samples
-
-
-def throughput(call, batch: int, min_seconds: float = 1.0) -> float:
-    call()
-    runs, tick = 0, time.perf_counter()
-    while True:
-        call()
-        runs += 1
-        elapsed = time.perf_counter() - tick
-        if elapsed >= min_seconds and runs >= 3:
-            return batch * runs / elapsed
 
 
 def tflite_models(model, representative: np.ndarray) -> dict[str, bytes]:

@@ -53,6 +53,31 @@ def _percentiles(samples_s: list[float]) -> dict:
             "p99": float(np.percentile(micro, 99)), "mean": float(micro.mean()), "runs": len(micro)}
 
 
+def time_calls(call, runs: int, warmup: int = 5) -> list[float]:
+    """Seconds per call of `call()`, `runs` times, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(runs):
+        tick = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - tick)
+    return samples
+
+
+def throughput(call, batch: int, min_seconds: float = 1.0) -> float:
+    """Images per second of `call()` on a batch of `batch`: one warm-up call, then calls for at
+    least `min_seconds` (and at least three)."""
+    call()
+    runs, tick = 0, time.perf_counter()
+    while True:
+        call()
+        runs += 1
+        elapsed = time.perf_counter() - tick
+        if elapsed >= min_seconds and runs >= 3:
+            return batch * runs / elapsed
+
+
 def model_speed(model: str, precision: str, threads: int | None = None,
                 batch_sizes=DEFAULT_BATCH_SIZES, latency_runs: int = 2000, warmup: int = 50,
                 min_seconds: float = 1.0, seed: int = 0) -> dict:
@@ -65,25 +90,11 @@ def model_speed(model: str, precision: str, threads: int | None = None,
     start = time.perf_counter()
     loaded.predict(one)
     first = time.perf_counter() - start
-    for _ in range(warmup):
-        loaded.predict(one)
-    samples = []
-    for _ in range(latency_runs):
-        tick = time.perf_counter()
-        loaded.predict(one)
-        samples.append(time.perf_counter() - tick)
-    throughput = {}
+    samples = time_calls(lambda: loaded.predict(one), latency_runs, warmup)
+    per_second = {}
     for batch_size in batch_sizes:
         batch = rng.random((batch_size, 28, 28, 1), dtype=np.float32)
-        loaded.predict(batch)  # warm-up for this shape
-        runs, tick = 0, time.perf_counter()
-        while True:
-            loaded.predict(batch)
-            runs += 1
-            elapsed = time.perf_counter() - tick
-            if elapsed >= min_seconds and runs >= 3:
-                break
-        throughput[str(batch_size)] = batch_size * runs / elapsed
+        per_second[str(batch_size)] = throughput(lambda: loaded.predict(batch), batch_size, min_seconds)
     manifest = loaded.info.manifest or {}
     return {
         "model": loaded.info.name,
@@ -97,7 +108,7 @@ def model_speed(model: str, precision: str, threads: int | None = None,
         "session_create_ms": created * 1e3,
         "first_inference_ms": first * 1e3,
         "latency_us": _percentiles(samples),
-        "throughput_images_per_s": throughput,
+        "throughput_images_per_s": per_second,
     }
 
 
