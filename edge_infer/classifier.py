@@ -108,7 +108,7 @@ class Classifier:
         self.preprocessing = preprocessing
         self.batch_size = batch_size
         # one decode thread per core: tiny PNGs are GIL-bound (more threads only contend),
-        # large JPEGs decode in C with the GIL released (two threads: 483 -> 743 images/s)
+        # large JPEGs decode in C with the GIL released (measured: benchmarks/results/classify_speed_*.json)
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.top_k = max(1, min(top_k, len(self.model.info.class_names)))
         self.min_confidence = min_confidence
