@@ -184,12 +184,9 @@ def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_imag
 
 def _batch_sizes(ctx, param, value: str) -> tuple[int, ...]:
     try:
-        sizes = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter("give comma-separated integers, e.g. 1,32,256") from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter("batch sizes must be at least 1")
-    return sizes
+        return formats.positive_integers(value, "batch sizes", "1,32,256")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @main.command()

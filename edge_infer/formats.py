@@ -74,6 +74,17 @@ def to_table(records: Sequence[dict], summary: dict) -> str:
     return text
 
 
+def positive_integers(text: str, what: str, example: str) -> tuple[int, ...]:
+    """"1,32,256" to (1, 32, 256); ValueError with a one-line reason otherwise."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"give comma-separated {what}, e.g. {example}") from None
+    if min(values) < 1:
+        raise ValueError(f"{what} must be at least 1")
+    return values
+
+
 def format_for(output: str | None) -> str:
     """The format an output file's extension asks for (out.csv, out.json, out.jsonl); table otherwise."""
     extension = (output or "").rsplit(".", 1)[-1].lower() if output and "." in output else ""

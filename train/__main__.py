@@ -8,16 +8,14 @@ import sys
 from pathlib import Path
 
 from edge_infer.datasets import DatasetError
+from edge_infer.formats import positive_integers
 
 
 def _widths(text: str) -> tuple[int, ...]:
     try:
-        widths = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("give comma-separated channel counts, e.g. 40,80,112") from None
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError("channel counts must be positive")
-    return widths
+        return positive_integers(text, "channel counts", "40,80,112")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv=None) -> int:
