@@ -89,9 +89,9 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
         fail(str(exc))
     if preprocessing == "robust":
         warn_about(classifier.model.info)
-    show_progress = not quiet and sys.stderr.isatty()
-    result = classifier.classify(inputs, recursive, save_preprocessed, _progress_printer() if show_progress else None)
-    if show_progress and result.records:
+    terminal = sys.stderr.isatty()
+    result = classifier.classify(inputs, recursive, save_preprocessed, None if quiet else _progress_printer(terminal))
+    if not quiet and terminal and result.records:
         click.echo("", err=True)
     if not result.records:
         fail(f"no images found in {' '.join(inputs)} ({result.skipped_files} non-image files skipped"
@@ -105,9 +105,19 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
     sys.exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
 
 
-def _progress_printer():
+def _progress_printer(terminal: bool, every_s: float = 10.0):
+    """On a terminal, one line rewritten after every batch; piped, a plain line at most every
+    `every_s` seconds (so a short run prints none and a long one shows it is alive)."""
+    import time
+
+    last = [time.monotonic()]
+
     def report(done: int, total: int) -> None:
-        click.echo(f"\rclassified {done}/{total}", err=True, nl=False)
+        if terminal:
+            click.echo(f"\rclassified {done}/{total}", err=True, nl=False)
+        elif time.monotonic() - last[0] >= every_s and done < total:
+            last[0] = time.monotonic()
+            click.echo(f"edge-infer: classified {done}/{total}", err=True)
 
     return report
 

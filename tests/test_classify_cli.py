@@ -294,3 +294,15 @@ def test_models_marks_the_default_and_info_has_a_table():
     assert table.exit_code == 0 and table.stdout.splitlines()[0].split() == ["key", "value"]
     assert "robust.int8.onnx" in table.stdout
     assert json.loads(run_cli("info").stdout)["path"].endswith("robust.int8.onnx")
+
+
+def test_progress_is_a_plain_periodic_line_when_piped(capsys):
+    from edge_infer.cli import _progress_printer
+
+    report = _progress_printer(terminal=False, every_s=0.0)
+    report(256, 1000)
+    report(1000, 1000)  # the end is not announced as progress: the summary follows
+    assert capsys.readouterr().err == "edge-infer: classified 256/1000\n"
+    quiet_for_now = _progress_printer(terminal=False, every_s=3600)
+    quiet_for_now(256, 1000)
+    assert capsys.readouterr().err == ""
