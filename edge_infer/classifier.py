@@ -165,9 +165,10 @@ class Classifier:
         """Decode and preprocess the next batch in worker threads while onnxruntime (which
         releases the GIL) runs the current one. Each worker takes a whole slice of a batch:
         per-file tasks cost more in scheduling than a 28x28 PNG takes to decode."""
+        saved_base = None
         if save_preprocessed is not None:
             Path(save_preprocessed).mkdir(parents=True, exist_ok=True)
-            self._saved_base = _common_folder([item.name for item in files])
+            saved_base = _common_folder([item.name for item in files])
         chunks = [files[i : i + self.batch_size] for i in range(0, len(files), self.batch_size)]
         records: list[Record] = []
         done = 0
@@ -182,7 +183,7 @@ class Classifier:
                 slices = [future.result() for future in pending]
                 loaded = [slices[i % len(slices)][i // len(slices)] for i in range(len(chunk))]
                 pending = submit(chunks[number + 1]) if number + 1 < len(chunks) else []
-                records += self._records_for(chunk, loaded, save_preprocessed)
+                records += self._records_for(chunk, loaded, save_preprocessed, saved_base)
                 done += len(chunk)
                 if on_progress:
                     on_progress(done, len(files))
@@ -191,7 +192,8 @@ class Classifier:
     def _load_slice(self, items: list[image_io.InputFile]) -> list[Loaded]:
         return [load_and_preprocess(item, self.preprocessing) for item in items]
 
-    def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed) -> list[Record]:
+    def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed,
+                     saved_base: str | None) -> list[Record]:
         good = [i for i, item in enumerate(loaded) if item.array is not None]
         batch = np.stack([loaded[i].array for i in good]) if good else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE))
         probabilities = self.classify_arrays(batch)
@@ -200,7 +202,7 @@ class Classifier:
         for i, item in enumerate(loaded):
             records.append(by_index.get(i) or Record(path=chunk[i].name, error=item.error))
             if save_preprocessed is not None and item.array is not None:
-                _save_preprocessed(Path(save_preprocessed), os.path.relpath(chunk[i].name, self._saved_base),
+                _save_preprocessed(Path(save_preprocessed), os.path.relpath(chunk[i].name, saved_base),
                                    item.array)
         return records
 

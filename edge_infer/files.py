@@ -90,10 +90,10 @@ def _scan_folder(folder: Path, recursive: bool, add, result: Collected) -> None:
     except OSError as exc:
         result.files.append(InputFile(folder, str(folder), f"cannot list folder ({exc.strerror or exc})"))
         return
-    stack = [(folder, entry) for entry in reversed(entries)]
+    stack = list(reversed(entries))
     while stack:
-        root, entry = stack.pop()
-        relative = os.path.normpath(os.path.join(folder, os.path.relpath(entry.path, folder)))
+        entry = stack.pop()
+        relative = os.path.normpath(entry.path)  # scandir joins the folder as given with the name
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
@@ -106,7 +106,7 @@ def _scan_folder(folder: Path, recursive: bool, add, result: Collected) -> None:
                     result.files.append(InputFile(Path(entry.path), relative,
                                                   f"cannot list folder ({exc.strerror or exc})"))
                     continue
-                stack.extend((root, child) for child in reversed(children))
+                stack.extend(reversed(children))
             elif is_image_name(entry.name):
                 result.files.append(InputFile(Path(entry.path), relative, "is a directory, not an image"))
             else:
