@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge_infer.preprocess import PREPROCESS_VERSION, robust
+from edge_infer.preprocess import PREPROCESS_VERSION, robust, to_uint8_image
 
 from .scenes import SCENES
 
@@ -44,7 +44,7 @@ def outputs() -> tuple[list[str], np.ndarray]:
     names, arrays = [], []
     for name, image in golden_inputs():
         names.append(name)
-        arrays.append(np.clip(robust(image) * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        arrays.append(np.asarray(to_uint8_image(robust(image))))
     return names, np.stack(arrays)
 
 

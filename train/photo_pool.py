@@ -26,7 +26,7 @@ import numpy as np
 from edge_infer.classifier import load_and_preprocess
 from edge_infer.evaluation.evaluate import LabelsError, read_labelled_folder
 from edge_infer.files import InputFile, write_atomic
-from edge_infer.preprocess import PREPROCESS_VERSION
+from edge_infer.preprocess import PREPROCESS_VERSION, to_uint8_image
 
 POOL_DIR = Path(__file__).resolve().parent / "photo_pool"
 POOL_FILE = POOL_DIR / "pool.npz"
@@ -94,7 +94,7 @@ def preprocess_files(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
             errors.append(f"{path}: {loaded.error}")
             arrays.append(None)
         else:
-            arrays.append(np.clip(loaded.array * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            arrays.append(np.asarray(to_uint8_image(loaded.array)))
     return arrays, errors
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..classes import CLASS_NAMES
-from ..preprocess import find_object, flatten_on_white, normalise_mode
+from ..preprocess import find_object, flatten_on_white, normalise_mode, to_uint8_image
 
 KINDS = ("frame_filled", "background_left", "low_contrast", "footwear", "said_bag", "near_miss", "segmented")
 _FRAME_FILLED = 0.85  # share of the frame's area inside the object's box
@@ -101,7 +101,7 @@ def contact_sheet(rows: list[tuple[Image.Image, np.ndarray, Failure]], columns: 
         thumb = normalise_mode(photo).convert("RGB")
         thumb.thumbnail((cell, cell))
         sheet.paste(thumb, (x, y))
-        model_view = Image.fromarray(np.clip(seen * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+        model_view = to_uint8_image(seen)
         sheet.paste(model_view.resize((cell, cell), Image.Resampling.NEAREST).convert("RGB"), (x + cell, y))
         text = f"{CLASS_NAMES[failure.truth]} -> {CLASS_NAMES[failure.answer]}\n{', '.join(failure.kinds) or 'other'}"
         draw.multiline_text((x + 2, y + cell + 1), text, fill=(160, 0, 0), spacing=1)
