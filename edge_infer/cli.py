@@ -23,9 +23,13 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+def warn(message: str) -> None:
+    click.echo(f"edge-infer: warning: {message}", err=True)
+
+
 def warn_about(info) -> None:
     for message in info.warnings:
-        click.echo(f"edge-infer: warning: {message}", err=True)
+        warn(message)
 
 
 def emit(text: str, output: str | None) -> None:
@@ -297,7 +301,7 @@ def _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads,
 
     try:
         return evaluate(pairs, folders, data_dir, not no_test_set, corruption_images, threads, on_model=announce,
-                        on_warning=lambda message: click.echo(f"edge-infer: warning: {message}", err=True),
+                        on_warning=warn,
                         **options)
     except EvaluationError as exc:
         fail(str(exc))

@@ -7,7 +7,7 @@ and Blake 2004): the border ring seeds a background colour mixture, the inside a
 mixture; each pixel goes to the likelier one, the log-odds are box-smoothed (standing in for
 the graph cut's smoothness term), and both mixtures are refitted on the new split a few
 times. Holes are filled, since prints on a garment are part of it. Pure function of an RGB
-array; a few milliseconds on a 64-pixel thumbnail.
+array; a few milliseconds on a 48-pixel thumbnail.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Everything not reachable from outside the frame through background is garment.
 
     Grows "outside" from the frame through background pixels (4-neighbours) until it stops;
-    a few dozen vectorised steps on a 64-pixel mask."""
+    a few dozen vectorised steps on a 48-pixel mask."""
     background = np.pad(~mask, 1, constant_values=True)
     outside = np.zeros_like(background)
     outside[0, :] = outside[-1, :] = outside[:, 0] = outside[:, -1] = True

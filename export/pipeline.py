@@ -49,7 +49,8 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     run = json.loads((run_dir / "run.json").read_text())
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
     commit = git_commit()
-    common = onnx_export.base_metadata(name, int(model.count_params()), run, "fp32", PREPROCESS_VERSION)
+    params = int(model.count_params())
+    common = onnx_export.base_metadata(name, params, run, "fp32", PREPROCESS_VERSION)
     common.update({"export_commit": commit, "test_images": int(len(data.test_labels))})
 
     fp32, fp32_report, fp32_probs = _verified_fp32(name, model, data, limits, parity_images)
@@ -66,7 +67,7 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     if not write:
         return reports, []
     graphs = [(fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)]
-    entries = _write_models(name, graphs, out_dir, quantization, int(model.count_params()), commit)
+    entries = _write_models(name, graphs, out_dir, quantization, params, commit)
     cards = out_dir / "cards"
     cards.mkdir(exist_ok=True)
     write_atomic(cards / f"{name}.md", card.model_card(name, summary or run.get("summary", name), run, entries,

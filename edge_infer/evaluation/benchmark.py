@@ -160,7 +160,7 @@ def end_to_end(inputs: list[str], model: str, precision: str = "fp32", threads: 
     }
 
 
-def run_benchmark(models: list[str], precisions: list[str], batch_sizes=(1, 32, 256), threads: int = 1,
+def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_BATCH_SIZES, threads: int = 1,
                   latency_runs: int = 2000, seconds: float = 1.0, folders=(), on_step=None) -> dict:
     """Everything `edge-infer benchmark` reports: the machine, the settings, model-only speed
     per model and precision, and end-to-end images/s on each folder (first model and precision).

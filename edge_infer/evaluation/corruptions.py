@@ -11,7 +11,7 @@ scaled down where the ImageNet values would wipe a 28-pixel garment out.
 Only NumPy and Pillow are used (never TensorFlow, SciPy, OpenCV or scikit-image), and
 whole batches are processed at once wherever NumPy allows.
 
-    >>> from edge_infer.corruptions import CORRUPTIONS, corrupt
+    >>> from edge_infer.evaluation.corruptions import CORRUPTIONS, corrupt
     >>> noisy = corrupt(images, "shot_noise", severity=3, seed=0)   # doctest: +SKIP
 
 `corrupt` takes uint8 images, (N, 28, 28) or one (28, 28), and returns uint8 of the same
