@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from edge_infer.classes import CLASS_NAMES
-from train.registry import MODELS
-
+from train.registry import CORRUPTION_MIX_KINDS, MODELS
 
 
 def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, architecture: str) -> str:
@@ -34,6 +33,8 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
         f"label smoothing {recipe.get('label_smoothing')}, weight decay {recipe.get('weight_decay')}"
         + (f", photo-style augmentation on {recipe['heavy_fraction']:.0%} of images (the rest: flip, shift, erasing)"
            if recipe.get("heavy_fraction", 1) < 1 and recipe.get("augment") in ("basic", "photo") else "")
+        + (f", AugMix-style corruption mixtures ({', '.join(CORRUPTION_MIX_KINDS)}) on "
+           f"{recipe['corruption_mix']:.0%} of those" if recipe.get("corruption_mix") else "")
         + (", augmentation eased over the last 30% of epochs" if recipe.get("final_augment_strength", 1) < 1 else ""),
         f"- seed {run.get('seed')}, {run.get('epochs_run')} epochs run in {run.get('fit_seconds')} s on "
         f"{run.get('machine', {}).get('cpu_count')} CPU cores; commit {run.get('git_commit')}",

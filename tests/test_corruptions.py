@@ -187,3 +187,9 @@ def test_module_imports_only_numpy_pillow_and_the_standard_library():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_kinds_corruption_training_imitates_are_named_as_the_suite_names_them():
+    from train.registry import CORRUPTION_MIX_KINDS
+
+    assert set(CORRUPTION_MIX_KINDS) < set(CORRUPTIONS)  # a strict subset: some kinds stay unseen

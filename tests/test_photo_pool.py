@@ -77,3 +77,20 @@ def test_balanced_repeats_lift_small_classes_up_to_a_cap():
     counts = np.bincount(labels[order])
     assert counts.tolist() == [100, 50, 5]
     assert set(order) == set(range(len(labels)))  # every photo is used
+
+
+def test_a_sample_of_photographers_keeps_each_persons_photos_together():
+    photos = photo_pool.load_photos(photo_pool.POOL_FILE, split="train")
+    quarter = photo_pool.sample_photographers(photos, 0.25, seed=0)
+    people = set(photos.groups)
+    chosen = set(quarter.groups)
+    assert len(chosen) == round(0.25 * len(people))
+    assert len(quarter.labels) == np.isin(photos.groups, list(chosen)).sum()  # all of their photos
+    assert set(photo_pool.sample_photographers(photos, 0.25, seed=1).groups) != chosen
+    assert photo_pool.sample_photographers(photos, 1.0, seed=0) is photos
+
+
+def test_a_sample_of_a_folder_without_photographers_is_by_photo():
+    photos = photo_pool.PhotoSet(np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10, np.array([""] * 40),
+                                 np.array([f"{i}.png" for i in range(40)]))
+    assert len(photo_pool.sample_photographers(photos, 0.5, seed=0).labels) == 20

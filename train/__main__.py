@@ -36,9 +36,13 @@ def main(argv=None) -> int:
                         help="override the strength augmentation eases to over the last 30%% of epochs")
     parser.add_argument("--heavy-fraction", type=float,
                         help="override the share of images that get the full photo-style augmentation")
+    parser.add_argument("--corruption-mix", type=float, metavar="P",
+                        help="override the share of heavy images given an AugMix-style corruption mixture")
     parser.add_argument("--photos", metavar="DIR|NPZ|pool|none",
                         help="labelled real photos to mix into training: a folder with labels.csv "
                              "(file,class_index), a pool .npz, 'pool' (the shipped phone-photo pool) or 'none'")
+    parser.add_argument("--photos-fraction", type=float, metavar="F",
+                        help="use the photos of this share of the photographers (learning curves)")
     parser.add_argument("--widths", type=_widths, help="robust only: channels per stage, e.g. 40,80,112")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -61,6 +65,14 @@ def main(argv=None) -> int:
         if not 0.0 <= args.heavy_fraction <= 1.0:
             parser.error("--heavy-fraction must be between 0 and 1")
         overrides["heavy_fraction"] = args.heavy_fraction
+    if args.corruption_mix is not None:
+        if not 0.0 <= args.corruption_mix <= 1.0:
+            parser.error("--corruption-mix must be between 0 and 1")
+        overrides["corruption_mix"] = args.corruption_mix
+    if args.photos_fraction is not None:
+        if not 0.0 < args.photos_fraction <= 1.0:
+            parser.error("--photos-fraction must be above 0 and at most 1")
+        overrides["photos_fraction"] = args.photos_fraction
     if args.photos:
         overrides["photos"] = None if args.photos == "none" else args.photos
     names = list(REGISTRY) if args.model == "all" else [args.model]

@@ -25,6 +25,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from . import corruption_mix
+
 ROUNDTRIP_PROBABILITY = 0.3
 
 
@@ -82,22 +84,24 @@ def _light(images):
     return _random_erasing(_warp(images, max_shift=2.0, max_degrees=0.0, scale_range=0.0), 0.4)
 
 
-def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None):
+def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None, corruption_mix: float = 0.0):
     """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape.
 
     `heavy` (B,) bool marks the images that get the full photo-style treatment; the others get
-    only the light recipe (flip, 2 px shift, erasing). None means all are heavy.
+    only the light recipe (flip, 2 px shift, erasing). None means all are heavy. A heavy image is
+    replaced by an AugMix-style corruption mixture (`train.corruption_mix`) with probability
+    `corruption_mix` times strength.
     """
     strength = tf.cast(strength, tf.float32)
     images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
     if vertical_flip:  # the study's choice, kept only to measure it
         images = _maybe(images, tf.reverse(images, axis=[1]), 0.5)
     if heavy is None:
-        return _heavy(images, strength)
-    return tf.where(tf.reshape(heavy, [-1, 1, 1, 1]), _heavy(images, strength), _light(images))
+        return _heavy(images, strength, corruption_mix)
+    return tf.where(tf.reshape(heavy, [-1, 1, 1, 1]), _heavy(images, strength, corruption_mix), _light(images))
 
 
-def _heavy(images, strength):
+def _heavy(images, strength, corruption_probability: float = 0.0):
     """Affine (shift, rotation, scale), erasing, blur, noise, contrast/brightness; all scaled by strength."""
     batch = tf.shape(images)[0]
     images = _warp(images, max_shift=2.5 * strength, max_degrees=10.0 * strength, scale_range=0.1 * strength)
@@ -109,13 +113,23 @@ def _heavy(images, strength):
     contrast = tf.random.uniform([batch, 1, 1, 1], 0.5, 1.0)
     brightness = tf.random.uniform([batch, 1, 1, 1], -0.05, 0.15)
     images = _maybe(images, images * contrast + brightness, 0.25 * strength)
-    return tf.clip_by_value(images, 0.0, 1.0)
+    images = tf.clip_by_value(images, 0.0, 1.0)
+    if corruption_probability > 0:
+        images = _mix_some(images, corruption_probability * strength)
+    return images
+
+
+def _mix_some(images, probability):
+    """Replace each image by a corruption mixture with `probability`, computing only those."""
+    chosen = tf.where(tf.random.uniform([tf.shape(images)[0]]) < probability)  # (k, 1) indices
+    mixed = corruption_mix.augmix(tf.gather_nd(images, chosen))
+    return tf.tensor_scatter_nd_update(images, chosen, mixed)
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, num_classes: int,
                      roundtrip: np.ndarray | None = None, augment: bool = False,
                      vertical_flip: bool = False, strength: tf.Variable | None = None,
-                     heavy_fraction: float = 1.0) -> tf.data.Dataset:
+                     heavy_fraction: float = 1.0, corruption_mix: float = 0.0) -> tf.data.Dataset:
     """Shuffled batches of (image, one-hot label); augmented when asked.
 
     With augmentation, each image is "heavy" with probability `heavy_fraction` (full photo-style
@@ -144,7 +158,8 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, n
         everything_heavy = heavy_fraction >= 1.0  # then skip computing the light variant
 
         def augment_pair(images, heavy, labels):
-            return augment_batch(images, vertical_flip, level, None if everything_heavy else heavy), labels
+            return augment_batch(images, vertical_flip, level, None if everything_heavy else heavy,
+                                 corruption_mix), labels
 
         data = data.map(augment_pair, num_parallel_calls=tf.data.AUTOTUNE)
     else:

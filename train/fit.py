@@ -105,10 +105,11 @@ def versions() -> dict[str, str]:
     }
 
 
-def _with_photos(x_train, y_train, roundtrip, recipe: Recipe):
+def _with_photos(x_train, y_train, roundtrip, recipe: Recipe, seed: int):
     """Append the recipe's real photos, class-balanced; a photo is its own round trip."""
     source = photo_pool.POOL_FILE if recipe.photos == "pool" else recipe.photos
-    photos = photo_pool.load_photos(source, split="train")
+    photos = photo_pool.sample_photographers(photo_pool.load_photos(source, split="train"),
+                                             recipe.photos_fraction, seed)
     order = photo_pool.balanced_repeats(photos.labels, recipe.photos_per_class, max_repeat=10)
     extra = data_module.to_model_input(photos.images[order])
     x_train = np.concatenate([x_train, extra])
@@ -116,6 +117,7 @@ def _with_photos(x_train, y_train, roundtrip, recipe: Recipe):
     if roundtrip is not None:
         roundtrip = np.concatenate([roundtrip, extra])
     summary = {"source": str(source), "photos": len(photos.labels), "samples": len(order),
+               "photographers": len(set(photos.groups)),
                "per_class": np.bincount(photos.labels, minlength=NUM_CLASSES).tolist()}
     return x_train, y_train, roundtrip, summary
 
@@ -142,7 +144,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
                                workers, log)
     photo_summary = None
     if recipe.photos:
-        x_train, y_train, roundtrip, photo_summary = _with_photos(data.x_train, data.y_train, roundtrip, recipe)
+        x_train, y_train, roundtrip, photo_summary = _with_photos(data.x_train, data.y_train, roundtrip, recipe, seed)
         data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
         log(f"{photo_summary['photos']} real photos mixed in as {photo_summary['samples']} samples per epoch")
 
@@ -152,6 +154,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
         strength=strength, heavy_fraction=recipe.heavy_fraction,
+        corruption_mix=recipe.corruption_mix,
     )
     epoch_log = EpochLog(out / "history.json")
     best_path = out / "best.weights.h5"

@@ -153,6 +153,19 @@ def _load_npz(path: Path, split: str | None) -> PhotoSet:
         return PhotoSet(data["images"][chosen], data["labels"][chosen], data["groups"][chosen], data["names"][chosen])
 
 
+def sample_photographers(photos: PhotoSet, fraction: float, seed: int) -> PhotoSet:
+    """The photos of a seeded `fraction` of the photographers (of the photos, where none are
+    named), for learning curves: photos by one person stay together, as in the hold-out."""
+    if fraction >= 1.0:
+        return photos
+    groups = photos.groups if (photos.groups != "").all() else np.arange(len(photos.labels)).astype(str)
+    people = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(people)[: max(1, round(fraction * len(people)))]
+    keep = np.isin(groups, chosen)
+    return PhotoSet(photos.images[keep], photos.labels[keep], photos.groups[keep], photos.names[keep])
+
+
 def balanced_repeats(labels: np.ndarray, per_class: int, max_repeat: int) -> np.ndarray:
     """Indices that repeat each class's photos towards `per_class` samples (at most `max_repeat`
     times each), so a class with few photos is not drowned by one with many."""

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# The evaluation suite's corruptions whose kind `train.corruption_mix` imitates (its own code and
+# ranges): a model trained with corruption_mix > 0 has seen these kinds, so its mean corruption
+# accuracy over the other kinds is the fairer read (benchmarks/corruption_split.py).
+CORRUPTION_MIX_KINDS = ("rotate", "shear", "inverse", "stripe", "zigzag", "impulse_noise", "pixelate")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a model is trained; the defaults are the study's."""
@@ -25,7 +31,9 @@ class Recipe:
     vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
     final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
     heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
+    corruption_mix: float = 0.0  # share of heavy images replaced by an AugMix-style corruption mixture
     photos: str | None = None  # labelled real photos mixed into training: "pool" (train/photo_pool), a folder or .npz
+    photos_fraction: float = 1.0  # share of the photos' photographers used (learning curves)
     photos_per_class: int = 1500  # each class's photos are repeated towards this many samples per epoch
     widths: tuple[int, ...] | None = None  # robust only: channels per stage (builder default if None)
     mixed_bfloat16: bool = False
