@@ -14,7 +14,7 @@ import numpy as np
 from . import files as image_io
 from .classes import IMAGE_SIZE
 from .preprocess import METHODS, preprocess, to_uint8_image
-from .runtime import DEFAULT_MODEL, DEFAULT_PRECISION, OnnxModel
+from .runtime import DEFAULT_MODEL, OnnxModel
 
 UNCERTAIN = "uncertain"
 
@@ -95,7 +95,7 @@ class Classifier:
     >>> Classifier().classify(["unseen/"])  # doctest: +SKIP
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, precision: str = DEFAULT_PRECISION, preprocessing: str = "robust",
+    def __init__(self, model: str = DEFAULT_MODEL, precision: str | None = None, preprocessing: str = "robust",
                  batch_size: int = 256, threads: int | None = None, workers: int | None = None,
                  top_k: int = 3, min_confidence: float = 0.0, mirror_average: bool = False):
         if preprocessing not in METHODS:

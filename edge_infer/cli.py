@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import formats
-from .runtime import DEFAULT_MODEL, DEFAULT_PRECISION, PRECISIONS, ModelError
+from .runtime import DEFAULT_MODEL, PRECISIONS, ModelError, preferred_precision
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -47,8 +47,8 @@ def emit(text: str, output: str | None) -> None:
 
 model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
                             help="shipped model name or path to an ONNX file")
-precision_option = click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION,
-                                show_default=True)
+PRECISION_HELP = "default: the model's preferred precision (`edge-infer models` marks it; int8 for robust)"
+precision_option = click.option("--precision", type=click.Choice(PRECISIONS), help=PRECISION_HELP)
 threads_option = click.option("--threads", type=click.IntRange(min=1),
                               help="onnxruntime intra-op threads  [default: onnxruntime's choice]")
 mirror_option = click.option("--mirror-average", is_flag=True,
@@ -132,15 +132,20 @@ def list_models(fmt):
     """List the shipped models with their accuracy and size."""
     from .runtime import load_manifest
 
-    entries = load_manifest().get("models", [])
+    manifest = load_manifest()
+    entries = manifest.get("models", [])
+
+    def preferred(entry: dict) -> bool:
+        return entry["precision"] == preferred_precision(entry["name"], manifest)
+
     if fmt == "json":
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
         fail("no models are shipped in this install")
     rows = [
-        [e["name"], e["precision"] + (" (default)" if (e["name"], e["precision"]) == (DEFAULT_MODEL, DEFAULT_PRECISION)
-                                      else ""),
+        [e["name"] + (" (default)" if e["name"] == DEFAULT_MODEL and preferred(e) else ""),
+         e["precision"] + (" (preferred)" if preferred(e) else ""),
          e["file"], f"{e['params']:,}", f"{e['bytes'] / 1024:.0f} KiB",
          f"{e['test_accuracy']:.4f}" if e.get("test_accuracy") is not None else "-"]
         for e in entries
@@ -169,8 +174,8 @@ def info(model, precision, fmt):
 @click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--model", "-m", "models", multiple=True, default=[DEFAULT_MODEL], show_default=True,
               help="model name or ONNX path; repeat to compare")
-@click.option("--precision", "precisions", multiple=True, type=click.Choice(PRECISIONS), default=[DEFAULT_PRECISION],
-              show_default=True, help="repeat to compare fp32 and int8")
+@click.option("--precision", "precisions", multiple=True, type=click.Choice(PRECISIONS),
+              help=f"repeat to compare fp32 and int8; {PRECISION_HELP}")
 @click.option("--data-dir", help="folder with the Fashion-MNIST files (default: search the usual places)")
 @click.option("--no-test-set", is_flag=True, help="only score the labelled folders")
 @click.option("--corruption-images", type=click.IntRange(min=0), default=2000, show_default=True,
@@ -186,7 +191,7 @@ def info(model, precision, fmt):
 def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names,
              preprocess_corruptions, seed, mirror_average, threads, fmt, output):
     """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
-    pairs = [(model, precision) for model in models for precision in precisions]
+    pairs = [(model, precision) for model in models for precision in precisions or [preferred_precision(model)]]
     results = _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads,
                         corruption_names=list(corruption_names) or None, seed=seed,
                         preprocess_corruptions=preprocess_corruptions, mirror_average=mirror_average)

@@ -18,9 +18,10 @@ from .preprocess import PREPROCESS_VERSION
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "robust"
-# int8 is the default for classifying: for the default model it is 2.5x faster at batch 1 and
-# 2.8x at batch 256 than fp32 on an AVX512-VNNI CPU, 4x smaller, and 0.06 points less accurate
-# (benchmarks/results/benchmark.json). fp32 stays one option away.
+# Each shipped model runs at the precision models.json prefers for it ("preferred_precision",
+# chosen from measurements by benchmarks/choose_precision.py: the faster one at equal accuracy);
+# int8 where the manifest says nothing: for the default model it is 2.5x faster at batch 1 and
+# 2.8x at batch 256 than fp32 on an AVX512-VNNI CPU and 4x smaller. `--precision` overrides.
 DEFAULT_PRECISION = "int8"
 PRECISIONS = ("fp32", "int8")
 INPUT_NAME = "image"
@@ -60,12 +61,21 @@ def shipped_names(manifest: dict | None = None) -> list[str]:
     return sorted({entry["name"] for entry in manifest.get("models", [])})
 
 
+def preferred_precision(model: str, manifest: dict | None = None) -> str:
+    """The precision a shipped model runs at unless told otherwise (int8 if models.json has no choice)."""
+    manifest = load_manifest() if manifest is None else manifest
+    choice = manifest.get("preferred_precision", {}).get(model)
+    return choice if choice in PRECISIONS else DEFAULT_PRECISION
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
-def resolve_model(model: str, precision: str = "fp32") -> tuple[Path, dict | None]:
-    """A shipped name (checked against its sha256) or a path to any ONNX file."""
+def resolve_model(model: str, precision: str | None = None) -> tuple[Path, dict | None]:
+    """A shipped name (checked against its sha256) or a path to any ONNX file; precision None
+    means the model's preferred one."""
+    precision = precision or preferred_precision(model)
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     entry = manifest_entry(model, precision)
@@ -152,7 +162,7 @@ def run_batched(session: ort.InferenceSession, images: np.ndarray, batch_size: i
 class OnnxModel:
     """One onnxruntime session with our interface: image (N,28,28,1) -> probabilities (N,10)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, model: str = DEFAULT_MODEL, precision: str | None = None, threads: int | None = None):
         path, entry = resolve_model(model, precision)
         try:
             self.session = ort.InferenceSession(str(path), session_options(threads),

@@ -122,4 +122,5 @@ def update_manifest(path: Path, entries: list[dict]) -> None:
     kept = [e for e in manifest.get("models", []) if (e["name"], e["precision"]) not in replaced]
     merged = sorted(kept + entries, key=lambda e: (NAMES.index(e["name"]) if e["name"] in NAMES else 99,
                                                    e["name"], e["precision"]))
-    write_atomic(path, json.dumps({"models": merged}, indent=2) + "\n")
+    manifest["models"] = merged  # other keys (the preferred precisions) stay as they were
+    write_atomic(path, json.dumps(manifest, indent=2) + "\n")

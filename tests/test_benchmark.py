@@ -48,3 +48,40 @@ def test_cli_json_and_table(tmp_path):
     assert "p50 us" in table.stdout and "End to end" in table.stdout
     bad = CliRunner().invoke(main, ["benchmark", "--batch-sizes", "0,x"])
     assert bad.exit_code == 2
+
+
+def _speed_row(model, precision, accuracy, images_per_s):
+    return {"model": model, "precision": precision, "test_accuracy": accuracy,
+            "latency_us": {"p50": 1e6 / images_per_s}, "throughput_images_per_s": {"1": 1.0, "256": images_per_s}}
+
+
+def test_the_faster_precision_is_chosen_unless_it_costs_accuracy():
+    choices = benchmark.choose_precisions([
+        _speed_row("small", "fp32", 0.90, 2000), _speed_row("small", "int8", 0.90, 1000),
+        _speed_row("big", "fp32", 0.93, 100), _speed_row("big", "int8", 0.929, 300),
+        _speed_row("lossy", "fp32", 0.93, 100), _speed_row("lossy", "int8", 0.92, 300),
+    ])
+    assert {name: c["precision"] for name, c in choices.items()} == {"small": "fp32", "big": "int8", "lossy": "fp32"}
+    assert choices["big"]["images_per_s"] == {"fp32": 100, "int8": 300}  # the evidence travels with the choice
+
+
+def test_choose_precision_script_records_the_choice_and_export_keeps_it(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import choose_precision
+
+    from export.pipeline import update_manifest
+
+    manifest = tmp_path / "models.json"
+    manifest.write_text(json.dumps({"models": []}))
+    result = {"machine": {"cpu": "test cpu"}, "models": [_speed_row("small", "fp32", 0.9, 2000),
+                                                          _speed_row("small", "int8", 0.9, 1000)]}
+    (tmp_path / "bench.json").write_text(json.dumps(result))
+    assert choose_precision.main([str(tmp_path / "bench.json"), "--write", "--manifest", str(manifest)]) == 0
+    update_manifest(manifest, [{"name": "small", "precision": "fp32", "file": "small.onnx"}])
+    written = json.loads(manifest.read_text())
+    assert written["preferred_precision"] == {"small": "fp32"}
+    assert written["preferred_precision_measured"]["cpu"] == "test cpu"
+    assert [e["file"] for e in written["models"]] == ["small.onnx"]

@@ -62,7 +62,7 @@ def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):
     table = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "10", "--corruption", "rotate",
                    "-m", "model1", "--preprocess-corruptions")
     assert "rotate" in table.stdout and "clean %" in table.stdout and "Trouser" in table.stdout
-    assert "mCA pre %" in table.stdout and "model1/int8 pre" in table.stdout  # int8: the default everywhere
+    assert "mCA pre %" in table.stdout and "model1/fp32 pre" in table.stdout  # model1's preferred precision
 
 
 def test_corruptions_through_preprocessing_undo_inversion(tmp_path):
@@ -118,4 +118,4 @@ def test_mirror_average_is_recorded_and_labelled(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["mirror_average"] is True
     table = invoke("--data-dir", str(data), "--corruption-images", "0", "-m", "model1", "--mirror-average")
-    assert "int8+mirror" in table.stdout
+    assert "fp32+mirror" in table.stdout

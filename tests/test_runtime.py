@@ -53,7 +53,7 @@ def test_a_corrupted_shipped_model_is_refused(copied_models):
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match the manifest"):
-        OnnxModel("robust")
+        OnnxModel("robust", "fp32")
 
 
 def test_a_missing_shipped_model_is_a_clear_error(copied_models):
@@ -90,3 +90,18 @@ def test_a_model_trained_for_other_preprocessing_is_flagged(tmp_path):
     path = with_preprocessing(runtime.MODELS_DIR / "model1.onnx", tmp_path / "old.onnx", "robust-0")
     (warning,) = OnnxModel(str(path)).info.warnings
     assert "old.onnx" in warning and "'robust-0'" in warning and runtime.PREPROCESS_VERSION in warning
+
+
+def test_each_shipped_model_runs_at_its_preferred_precision_unless_told(copied_models):
+    import json
+
+    manifest_path = copied_models / "models.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert set(manifest["preferred_precision"]) == {e["name"] for e in ENTRIES}
+    manifest["preferred_precision"] = {"model1": "fp32", "robust": "int8"}
+    manifest_path.write_text(json.dumps(manifest))
+    assert OnnxModel("model1").info.precision == "fp32"
+    assert OnnxModel("model1", "int8").info.precision == "int8"  # --precision overrides
+    assert OnnxModel("robust").info.precision == "int8"
+    assert OnnxModel("model2").info.precision == runtime.DEFAULT_PRECISION  # no choice recorded
+    assert runtime.preferred_precision("model1", {"preferred_precision": {"model1": "fp16"}}) == "int8"

@@ -112,7 +112,7 @@ def model_speed(model: str, precision: str, threads: int | None = None,
     }
 
 
-def end_to_end(inputs: list[str], model: str, precision: str = "fp32", threads: int | None = None,
+def end_to_end(inputs: list[str], model: str, precision: str | None = None, threads: int | None = None,
                batch_size: int = 256, workers: int | None = None, recursive: bool = True,
                preprocessing: str = "robust", repeats: int = 1) -> dict:
     """Images per second for decode + preprocess + infer through the real classify path,
@@ -163,7 +163,8 @@ def end_to_end(inputs: list[str], model: str, precision: str = "fp32", threads: 
 def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_BATCH_SIZES, threads: int = 1,
                   latency_runs: int = 2000, seconds: float = 1.0, folders=(), on_step=None) -> dict:
     """Everything `edge-infer benchmark` reports: the machine, the settings, model-only speed
-    per model and precision, and end-to-end images/s on each folder (first model and precision).
+    per model and precision, and end-to-end images/s on each folder (the first model, at the only
+    precision asked for, else at its preferred one).
     `on_step(text)` is told what is measured next (each takes seconds)."""
     step = on_step or (lambda text: None)
     speed = []
@@ -174,7 +175,7 @@ def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_
     end = []
     for folder in folders:
         step(f"{folder} end to end")
-        end.append(end_to_end([folder], models[0], precisions[0]))
+        end.append(end_to_end([folder], models[0], precisions[0] if len(precisions) == 1 else None))
     return {
         "machine": machine(),
         "settings": {"threads": threads, "batch_sizes": list(batch_sizes), "latency_runs": latency_runs,
@@ -182,3 +183,31 @@ def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_
         "models": speed,
         "end_to_end": end,
     }
+
+
+def choose_precisions(speed: list[dict], max_accuracy_loss: float = 0.002) -> dict[str, dict]:
+    """Per model, the precision to run by default, from `model_speed` results (`models` in a
+    benchmark JSON): among the precisions within `max_accuracy_loss` of the model's best test
+    accuracy, the one with the highest throughput at the largest batch measured (what
+    `classify` runs on a folder). Returns {name: {"precision", "images_per_s", "latency_p50_us",
+    "test_accuracy"}}, the last three per precision, so the choice can be checked."""
+    by_model: dict[str, list[dict]] = {}
+    for row in speed:
+        by_model.setdefault(row["model"], []).append(row)
+    choices = {}
+    for name, rows in by_model.items():
+        best_accuracy = max(row["test_accuracy"] or 0.0 for row in rows)
+        eligible = [row for row in rows if (row["test_accuracy"] or 0.0) >= best_accuracy - max_accuracy_loss]
+
+        def bulk_speed(row):
+            rates = row["throughput_images_per_s"]
+            return rates[max(rates, key=int)]
+
+        chosen = max(eligible, key=bulk_speed)
+        choices[name] = {
+            "precision": chosen["precision"],
+            "images_per_s": {row["precision"]: round(bulk_speed(row)) for row in rows},
+            "latency_p50_us": {row["precision"]: round(row["latency_us"]["p50"], 1) for row in rows},
+            "test_accuracy": {row["precision"]: row["test_accuracy"] for row in rows},
+        }
+    return choices
