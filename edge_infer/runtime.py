@@ -73,8 +73,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def resolve_model(model: str, precision: str | None = None) -> tuple[Path, dict | None]:
-    """A shipped name (checked against its sha256) or a path to any ONNX file; precision None
-    means the model's preferred one."""
+    """A shipped name (checked against its sha256) or a path to any ONNX or ORT-format file;
+    precision None means the model's preferred one."""
     precision = precision or preferred_precision(model)
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
@@ -95,7 +95,7 @@ def resolve_model(model: str, precision: str | None = None) -> tuple[Path, dict 
         return path, None
     names = shipped_names()
     hint = f"shipped models: {', '.join(names)}" if names else "no models are shipped in this install"
-    if os.sep in model or model.endswith(".onnx"):
+    if os.sep in model or model.endswith((".onnx", ".ort")):
         raise ModelError(f"{model}: no such model file")
     raise ModelError(f"unknown model {model!r} at precision {precision}; {hint}")
 

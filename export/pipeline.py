@@ -16,7 +16,7 @@ from edge_infer.runtime import sha256_file
 from train.provenance import git_commit
 from train.registry import NAMES
 
-from . import card, macs, onnx_export, quantize, verify
+from . import card, macs, onnx_export, ort_format, quantize, verify
 
 
 @dataclass
@@ -67,7 +67,7 @@ def export_run(name: str, run_dir: Path, out_dir: Path, data: ExportData, quanti
     if not write:
         return reports, []
     graphs = [(fp32, "fp32", fp32_accuracy), (int8, "int8", int8_accuracy)]
-    entries = _write_models(name, graphs, out_dir, quantization, params, commit)
+    entries = _write_models(name, graphs, out_dir, quantization, params, commit, data.test_images[:256])
     cards = out_dir / "cards"
     cards.mkdir(exist_ok=True)
     write_atomic(cards / f"{name}.md", card.model_card(name, summary or run.get("summary", name), run, entries,
@@ -96,8 +96,10 @@ def _verified_int8(name: str, fp32, fp32_probs: np.ndarray, data: ExportData, qu
     return int8, report, int8_probs
 
 
-def _write_models(name: str, graphs: list, out_dir: Path, quantization: str, params: int, commit: str) -> list[dict]:
-    """Save each (graph, precision, accuracy) and record it in models.json; returns the entries."""
+def _write_models(name: str, graphs: list, out_dir: Path, quantization: str, params: int, commit: str,
+                  check_images: np.ndarray) -> list[dict]:
+    """Save each (graph, precision, accuracy) as ONNX and as ORT format (checked against the ONNX
+    file on `check_images`), record both in models.json, and refresh the operator config."""
     out_dir.mkdir(parents=True, exist_ok=True)
     mac_count = macs.count_macs(graphs[0][0])
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -105,14 +107,17 @@ def _write_models(name: str, graphs: list, out_dir: Path, quantization: str, par
     for proto, precision, test_accuracy in graphs:
         filename = f"{name}.onnx" if precision == "fp32" else f"{name}.{precision}.onnx"
         quantize.save_model(proto, out_dir / filename)
+        ort_file = ort_format.convert(out_dir / filename, check_images)
         entries.append({
             "name": name, "file": filename, "precision": precision,
             "quantization": quantization if precision != "fp32" else None,
             "sha256": sha256_file(out_dir / filename), "bytes": (out_dir / filename).stat().st_size,
             "params": params, "macs_per_image": mac_count, "test_accuracy": round(test_accuracy, 4),
             "created": created, "export_commit": commit,
+            "ort_file": ort_file.name, "ort_sha256": sha256_file(ort_file),
         })
     update_manifest(out_dir / "models.json", entries)
+    ort_format.write_config(out_dir)
     return entries
 
 

@@ -306,3 +306,14 @@ def test_progress_is_a_plain_periodic_line_when_piped(capsys):
     quiet_for_now = _progress_printer(terminal=False, every_s=3600)
     quiet_for_now(256, 1000)
     assert capsys.readouterr().err == ""
+
+
+def test_an_ort_format_model_classifies_like_its_onnx_file(mixed_folder):
+    from edge_infer import runtime
+
+    answers = {}
+    for suffix in (".onnx", ".ort"):
+        model = str(runtime.MODELS_DIR / f"robust.int8{suffix}")
+        result = run_cli("classify", str(mixed_folder), "-m", model, "--format", "json", "-q")
+        answers[suffix] = [(r["path"], r["class_index"]) for r in json.loads(result.stdout)["results"]]
+    assert answers[".onnx"] == answers[".ort"] and len(answers[".ort"]) > 3

@@ -63,6 +63,10 @@ def test_export_writes_verified_self_describing_files(trained_run, export_data, 
         assert model.info.metadata["quantization"] == entry["quantization"]
         probs = model.predict(export_data.test_images[:8])
         assert probs.shape == (8, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
+        assert runtime.sha256_file(out / entry["ort_file"]) == entry["ort_sha256"]  # the device copy
+        np.testing.assert_allclose(OnnxModel(str(out / entry["ort_file"])).predict(export_data.test_images[:8]),
+                                   probs, atol=1e-5)
+    assert "model3.int8.ort" in (out / "required_operators.config").read_text()
     fp32 = onnx.load(out / "model3.onnx")
     ops = {node.op_type for node in fp32.graph.node}
     assert not ops & verify.RANDOM_OPS and "Transpose" not in ops  # flatten transpose folded

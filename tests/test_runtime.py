@@ -105,3 +105,22 @@ def test_each_shipped_model_runs_at_its_preferred_precision_unless_told(copied_m
     assert OnnxModel("robust").info.precision == "int8"
     assert OnnxModel("model2").info.precision == runtime.DEFAULT_PRECISION  # no choice recorded
     assert runtime.preferred_precision("model1", {"preferred_precision": {"model1": "fp16"}}) == "int8"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["ort_file"])
+def test_every_shipped_model_has_an_ort_format_copy_that_answers_the_same(entry):
+    onnx = OnnxModel(entry["name"], entry["precision"])
+    path = runtime.MODELS_DIR / entry["ort_file"]
+    assert runtime.sha256_file(path) == entry["ort_sha256"]
+    ort_model = OnnxModel(str(path))
+    assert ort_model.info.metadata == onnx.info.metadata  # still self-describing
+    images = np.random.default_rng(1).random((16, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(ort_model.predict(images), onnx.predict(images), atol=1e-5)
+
+
+def test_the_operator_config_covers_every_ort_file():
+    config = (runtime.MODELS_DIR / "required_operators.config").read_text()
+    listed = {line[4:] for line in config.splitlines() if line.startswith("# - ")}
+    assert listed == {e["ort_file"] for e in ENTRIES}
+    assert "/" not in "".join(listed)  # names only: the config does not carry a build machine's paths
+    assert "ai.onnx;" in config and "QLinearConv" in config
