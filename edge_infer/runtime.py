@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -173,6 +174,8 @@ class OnnxModel:
         names = metadata.get("class_names", CLASS_NAMES)
         self.info = ModelInfo(path=path, metadata=metadata, manifest=entry, class_names=tuple(names))
         self._check_interface()
+        self._single = None  # (binding, input, output) for one image, made on first use
+        self._single_lock = threading.Lock()
 
     def _check_interface(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -188,7 +191,28 @@ class OnnxModel:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) or (N, 28, 28, 1) floats in [0, 1] to (N, classes) probabilities, in one run."""
+        if len(batch) == 1 and self._single_lock.acquire(blocking=False):
+            try:
+                return self._predict_one(batch)
+            finally:
+                self._single_lock.release()
         return run_batched(self.session, batch, max(1, len(batch)), self.input_name, self.output_name)
+
+    def _predict_one(self, batch: np.ndarray) -> np.ndarray:
+        """One image through input and output buffers bound once: about 1 us less per call than
+        `session.run` (which wraps inputs and outputs anew), a few percent on the small models
+        (benchmarks/results/iobinding.json). Another thread meanwhile takes the plain path."""
+        if self._single is None:
+            image = ort.OrtValue.ortvalue_from_shape_and_type([1, IMAGE_SIZE, IMAGE_SIZE, 1], np.float32)
+            scores = ort.OrtValue.ortvalue_from_shape_and_type([1, len(self.info.class_names)], np.float32)
+            binding = self.session.io_binding()
+            binding.bind_ortvalue_input(self.input_name, image)
+            binding.bind_ortvalue_output(self.output_name, scores)
+            self._single = (binding, image, scores)
+        binding, image, scores = self._single
+        image.update_inplace(np.ascontiguousarray(batch, dtype=np.float32).reshape(1, IMAGE_SIZE, IMAGE_SIZE, 1))
+        self.session.run_with_iobinding(binding)
+        return scores.numpy().copy()
 
     def predict_batched(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         return run_batched(self.session, images, batch_size, self.input_name, self.output_name)

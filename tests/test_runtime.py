@@ -124,3 +124,28 @@ def test_the_operator_config_covers_every_ort_file():
     assert listed == {e["ort_file"] for e in ENTRIES}
     assert "/" not in "".join(listed)  # names only: the config does not carry a build machine's paths
     assert "ai.onnx;" in config and "QLinearConv" in config
+
+
+def test_one_image_through_the_bound_buffers_equals_a_plain_run():
+    import threading
+
+    model = OnnxModel("model3", "fp32")
+    images = np.random.default_rng(2).random((4, 28, 28), dtype=np.float32)
+    plain = runtime.run_batched(model.session, images, batch_size=1)
+    single = np.concatenate([model.predict(image[None]) for image in images])  # (1, 28, 28) each
+    np.testing.assert_array_equal(single, plain)
+    first = model.predict(images[:1])
+    kept = first.copy()
+    model.predict(images[1:2])
+    np.testing.assert_array_equal(first, kept)  # an answer is not overwritten by the next call
+    answers = {}
+
+    def classify_from_thread(index):
+        answers[index] = model.predict(images[index][None, ..., None])
+
+    threads = [threading.Thread(target=classify_from_thread, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    np.testing.assert_array_equal(np.concatenate([answers[i] for i in range(4)]), plain)
