@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows = []
     for result in json.loads(args.evaluation.read_text())["results"]:
-        for field in ("corruptions", "corruptions_preprocessed"):
+        for field in ("corruptions", "corruptions_through_preprocessing"):
             if result.get(field):
                 rows.append({"model": result["model"], "precision": result["precision"], "set": field,
                              **split(result[field]["mean_per_corruption"])})

@@ -181,20 +181,21 @@ def info(model, precision, fmt):
 @click.option("--corruption-images", type=click.IntRange(min=0), default=2000, show_default=True,
               help="test images per corruption and severity (0 skips the suite; 10000 is all)")
 @click.option("--corruption", "corruption_names", multiple=True, help="only these corruptions (repeatable)")
-@click.option("--preprocess-corruptions", is_flag=True,
-              help="also score the corrupted images after robust preprocessing (the product, not the bare model)")
+@click.option("--through-preprocessing", "--preprocess-corruptions", "through_preprocessing", is_flag=True,
+              help="also score the corrupted images after robust preprocessing (the product, not the bare model); "
+                   "--preprocess-corruptions is its old name")
 @click.option("--seed", type=int, default=0, show_default=True)
 @mirror_option
 @threads_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
 def evaluate(folders, models, precisions, data_dir, no_test_set, corruption_images, corruption_names,
-             preprocess_corruptions, seed, mirror_average, threads, fmt, output):
+             through_preprocessing, seed, mirror_average, threads, fmt, output):
     """Score models on the test set, the corruption suite and labelled folders (with labels.csv)."""
     pairs = [(model, precision) for model in models for precision in precisions or [preferred_precision(model)]]
     results = _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads,
                         corruption_names=list(corruption_names) or None, seed=seed,
-                        preprocess_corruptions=preprocess_corruptions, mirror_average=mirror_average)
+                        through_preprocessing=through_preprocessing, mirror_average=mirror_average)
     if fmt == "json":
         emit(json.dumps({"results": results}, indent=2) + "\n", output)
     else:

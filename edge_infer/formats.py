@@ -127,7 +127,7 @@ def evaluation_tables(results: Sequence[dict]) -> str:
         row = [r["model"], variant(r), percent(clean.get("accuracy")),
                f"{clean['ece']:.3f}" if "ece" in clean else "-",
                percent(suite.get("mean_corruption_accuracy")), percent(suite.get("relative_drop")),
-               percent(r.get("corruptions_preprocessed", {}).get("mean_corruption_accuracy"))]
+               percent(r.get("corruptions_through_preprocessing", {}).get("mean_corruption_accuracy"))]
         for folder in folders:
             scores = r.get("folders", {}).get(folder, {})
             row += [percent(scores.get("robust", {}).get("accuracy")), percent(scores.get("plain", {}).get("accuracy"))]
@@ -139,11 +139,11 @@ def evaluation_tables(results: Sequence[dict]) -> str:
         suite_header = ["corruption"] + [f"{r['model']}/{variant(r)}" for r in with_suite]
         suite_rows = [[name] + [percent(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
                       for name in names]
-        pre = [r for r in with_suite if r.get("corruptions_preprocessed")]
+        pre = [r for r in with_suite if r.get("corruptions_through_preprocessing")]
         if pre:
             suite_header += [f"{r['model']}/{variant(r)} pre" for r in pre]
             for row, name in zip(suite_rows, names):
-                row += [percent(r["corruptions_preprocessed"]["mean_per_corruption"].get(name)) for r in pre]
+                row += [percent(r["corruptions_through_preprocessing"]["mean_per_corruption"].get(name)) for r in pre]
         images = with_suite[0]["corruptions"]["images"]
         text += f"\nAccuracy % per corruption (mean of severities 1-5, {images} test images)\n"
         text += render_table(suite_rows, suite_header, align_right=range(1, len(suite_header)))

@@ -60,7 +60,7 @@ def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):
         assert set(suite["accuracy"]["rotate"]) == {"1", "2", "3", "4", "5"}
         assert 0 <= suite["mean_corruption_accuracy"] <= 1
     table = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "10", "--corruption", "rotate",
-                   "-m", "model1", "--preprocess-corruptions")
+                   "-m", "model1", "--through-preprocessing")
     assert "rotate" in table.stdout and "clean %" in table.stdout and "Trouser" in table.stdout
     assert "mCA pre %" in table.stdout and "model1/fp32 pre" in table.stdout  # model1's preferred precision
 

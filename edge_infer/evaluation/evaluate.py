@@ -122,7 +122,7 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
                    test_labels: np.ndarray | None = None, folders: list[LabelledFolder] = (),
                    corruption_images: int = 0, corruption_names: list[str] | None = None,
                    seed: int = 0, corruption_cache: dict | None = None,
-                   preprocess_corruptions: bool = False) -> dict:
+                   through_preprocessing: bool = False) -> dict:
     """Everything for one model and precision. `test_images` are uint8 (N, 28, 28)."""
     started = time.perf_counter()
     info = classifier.model.info
@@ -136,8 +136,8 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
             subset.sort()
             clean_subset = metrics.accuracy(probabilities[subset], test_labels[subset])
             variants = {"corruptions": False}
-            if preprocess_corruptions:
-                variants["corruptions_preprocessed"] = True
+            if through_preprocessing:
+                variants["corruptions_through_preprocessing"] = True
             for key, through in variants.items():
                 suite = evaluate_corruptions(classifier, test_images[subset], test_labels[subset],
                                              corruption_names, seed=seed, cache=corruption_cache,
@@ -157,7 +157,7 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
 
 def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: bool = True,
              corruption_images: int = 0, threads: int | None = None, corruption_names: list[str] | None = None,
-             seed: int = 0, preprocess_corruptions: bool = False, mirror_average: bool = False,
+             seed: int = 0, through_preprocessing: bool = False, mirror_average: bool = False,
              on_model=None, on_warning=None) -> list[dict]:
     """`evaluate_model` for each (model, precision), with the data loaded once and the corrupted
     images shared between models. Raises EvaluationError when there is nothing to score.
@@ -192,5 +192,5 @@ def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: 
                 on_warning(message)
         results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
                                       labelled, corruption_images if test else 0, corruption_names, seed,
-                                      corrupted, preprocess_corruptions))
+                                      corrupted, through_preprocessing))
     return results
