@@ -7,6 +7,9 @@ thread, so the numbers compare kernels rather than thread pools.
 
     python benchmarks/peers.py [--runs runs] [--models model1 model2 model3 robust]
 
+The first rows are each runtime's floor: an Identity model (image in, image out) through the
+same call path, so the table shows which part of a small model's time is the call itself.
+
 Writes benchmarks/results/peers.json, peers.md and peers.png.
 """
 
@@ -110,6 +113,60 @@ def bench_model(name: str, run_dir: Path, test: np.ndarray, labels: np.ndarray, 
     return rows
 
 
+def identity_onnx() -> bytes:
+    """A graph that returns its input: onnxruntime's fixed cost per call, nothing else."""
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 28, 28, 1])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 28, 28, 1])
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["out"])], "identity", [image], [out])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def identity_tflite() -> bytes:
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+    def serve(image):
+        return tf.identity(image)
+
+    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()]).convert()
+
+
+def bench_floor(test: np.ndarray, fast_runs: int) -> list[dict]:
+    """Batch-1 and batch-256 time of an Identity model in TFLite and in onnxruntime (session.run
+    and the bound buffers `OnnxModel.predict` uses for one image)."""
+    import onnxruntime as ort
+
+    from edge_infer.runtime import session_options
+
+    one, batch = test[:1], test[:256]
+    session = ort.InferenceSession(identity_onnx(), session_options(1), providers=["CPUExecutionProvider"])
+    image = ort.OrtValue.ortvalue_from_numpy(one.copy())
+    binding = session.io_binding()
+    binding.bind_ortvalue_input("image", image)
+    binding.bind_ortvalue_output("out", ort.OrtValue.ortvalue_from_numpy(one.copy()))
+
+    def bound():
+        image.update_inplace(one)
+        session.run_with_iobinding(binding)
+
+    single, many = TfliteRunner(identity_tflite()), TfliteRunner(identity_tflite())
+    rows = []
+    for runtime, call_one, call_many in [
+        ("tflite", lambda: single(one), lambda: many(batch)),
+        ("onnxruntime session.run", lambda: session.run(["out"], {"image": one}),
+         lambda: session.run(["out"], {"image": batch})),
+        ("onnxruntime bound buffers", bound, lambda: session.run(["out"], {"image": batch})),
+    ]:
+        micro = np.asarray(time_calls(call_one, fast_runs, warmup=200)) * 1e6
+        rows.append({"model": "floor (identity)", "runtime": runtime, "precision": "fp32",
+                     "latency_us": {"p50": float(np.median(micro)), "p90": float(np.percentile(micro, 90)),
+                                    "p99": float(np.percentile(micro, 99)), "runs": len(micro)},
+                     "throughput_b256": throughput(call_many, 256), "test_accuracy": None, "bytes": None})
+    return rows
+
+
 def markdown(rows: list[dict], info: dict) -> str:
     lines = [f"Machine: {info['cpu']}, {info['logical_cores']} logical cores "
              f"({', '.join(info['instruction_sets'])}); onnxruntime {info['onnxruntime']}; one thread everywhere.",
@@ -118,9 +175,9 @@ def markdown(rows: list[dict], info: dict) -> str:
     study = {r["model"]: r["latency_us"]["p50"] for r in rows if r["runtime"] == "keras predict (study)"}
     for r in rows:
         acc = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
-        speedup = study[r["model"]] / r["latency_us"]["p50"]
+        speedup = f"{study[r['model']] / r['latency_us']['p50']:,.0f}x" if r["model"] in study else "-"
         lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['latency_us']['p50']:,.1f} | "
-                     f"{r['throughput_b256']:,.0f} | {acc} | {speedup:,.0f}x |")
+                     f"{r['throughput_b256']:,.0f} | {acc} | {speedup} |")
     return "\n".join(lines) + "\n"
 
 
@@ -130,6 +187,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r["model"] != "floor (identity)"]  # the floor is in the table, not the chart
     models = list(dict.fromkeys(r["model"] for r in rows))
     runtimes = list(dict.fromkeys((r["runtime"], r["precision"]) for r in rows))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -171,7 +229,7 @@ def main() -> int:
     pick = np.random.default_rng(0).choice(len(train.images), 300, replace=False)
     calibration = datasets.to_model_input(train.images[pick])
     shipped = {e["name"] for e in load_manifest()["models"]}
-    rows = []
+    rows = bench_floor(images, args.fast_runs)
     for name in args.models:
         run_dir = Path(args.runs) / name
         if not (run_dir / "model.keras").is_file() or name not in shipped:
