@@ -8,7 +8,8 @@ Variants:
 - fp32 raw: tf2onnx's graph as converted (flatten transpose, unfolded post-ReLU batch-norm)
 - fp32 clean: our clean-ups (transpose folded into the dense weights, batch-norm folded)
 - int8 QDQ u8 (shipped), int8 QDQ s8 symmetric, int8 QOperator u8, int8 QDQ without the
-  float head, int8 QDQ from the raw graph, int8 dynamic.
+  float head, int8 QDQ with the first convolution also float, int8 QDQ from the raw graph,
+  int8 dynamic.
 
     python benchmarks/export_variants.py [--models model1 model2 model3 robust]
 
@@ -66,6 +67,7 @@ def variants(model, calibration):
     yield "int8 QDQ s8 symmetric act", quantize(clean, calibration, activation_type=QuantType.QInt8)
     yield "int8 QOperator u8", quantize(clean, calibration, quant_format=QuantFormat.QOperator)
     yield "int8 QDQ, head quantized too", quantize(clean, calibration, float_head_kept=False)
+    yield "int8 QDQ, first conv float too", quantize(clean, calibration, first_conv_kept=True)
     yield "int8 QDQ from the raw graph", quantize(raw, calibration)
     yield "int8 dynamic", quantize(clean, None, method="dynamic")
 

@@ -125,3 +125,18 @@ def test_export_cli_reports_a_missing_run(tmp_path, capsys, monkeypatch):
     code = main(["--model", "model1", "--runs", str(tmp_path), "--data-dir", str(tmp_path)])
     assert code == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_the_first_convolution_can_be_kept_float(trained_run, export_data):
+    from export.quantize import first_conv, quantize
+
+    fp32 = keras_to_onnx(__import__("keras").models.load_model(trained_run / "runs" / "model3" / "model.keras",
+                                                                 compile=False))
+    first = first_conv(fp32)
+    assert first == [next(n.name for n in fp32.graph.node if n.op_type == "Conv")]
+    def float_convs(graph):  # in QDQ form a quantized Conv reads its input through DequantizeLinear
+        producers = {out: node.op_type for node in graph.graph.node for out in node.output}
+        return [n.name for n in graph.graph.node if n.op_type == "Conv" and producers.get(n.input[0]) != "DequantizeLinear"]
+
+    assert float_convs(quantize(fp32, export_data.calibration)) == []
+    assert float_convs(quantize(fp32, export_data.calibration, first_conv_kept=True)) == first
