@@ -93,10 +93,11 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
         fail(str(exc))
     if preprocessing == "robust":
         warn_about(classifier.model.info)
-    terminal = sys.stderr.isatty()
-    result = classifier.classify(inputs, recursive, save_preprocessed, None if quiet else _progress_printer(terminal))
-    if not quiet and terminal and result.records:
-        click.echo("", err=True)
+    progress = _Progress(sys.stderr.isatty())
+    try:
+        result = classifier.classify(inputs, recursive, save_preprocessed, None if quiet else progress)
+    finally:
+        progress.close()
     if not result.records:
         fail(f"no images found in {' '.join(inputs)} ({result.skipped_files} non-image files skipped"
              + "".join(f"; {path}: {n} images, use -r" for path, n in result.skipped_folders) + ")")
@@ -109,21 +110,29 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
     sys.exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
 
 
-def _progress_printer(terminal: bool, every_s: float = 10.0):
-    """On a terminal, one line rewritten after every batch; piped, a plain line at most every
-    `every_s` seconds (so a short run prints none and a long one shows it is alive)."""
-    import time
+class _Progress:
+    """classify's progress on stderr: click's progress bar on a terminal; piped, a plain line at
+    most every `every_s` seconds (so a short run prints none and a long one shows it is alive)."""
 
-    last = [time.monotonic()]
+    def __init__(self, terminal: bool, every_s: float = 10.0):
+        import time
 
-    def report(done: int, total: int) -> None:
-        if terminal:
-            click.echo(f"\rclassified {done}/{total}", err=True, nl=False)
-        elif time.monotonic() - last[0] >= every_s and done < total:
-            last[0] = time.monotonic()
+        self.terminal, self.every_s, self.clock = terminal, every_s, time.monotonic
+        self.bar = None
+        self.last = self.clock()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.terminal:
+            if self.bar is None:  # the total is known once the inputs are collected
+                self.bar = click.progressbar(length=total, label="classifying", file=sys.stderr, show_pos=True)
+            self.bar.update(done - self.bar.pos)
+        elif self.clock() - self.last >= self.every_s and done < total:
+            self.last = self.clock()
             click.echo(f"edge-infer: classified {done}/{total}", err=True)
 
-    return report
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
 
 
 @main.command("models")

@@ -297,15 +297,28 @@ def test_models_marks_the_default_and_info_has_a_table():
 
 
 def test_progress_is_a_plain_periodic_line_when_piped(capsys):
-    from edge_infer.cli import _progress_printer
+    from edge_infer.cli import _Progress
 
-    report = _progress_printer(terminal=False, every_s=0.0)
+    report = _Progress(terminal=False, every_s=0.0)
     report(256, 1000)
     report(1000, 1000)  # the end is not announced as progress: the summary follows
+    report.close()
     assert capsys.readouterr().err == "edge-infer: classified 256/1000\n"
-    quiet_for_now = _progress_printer(terminal=False, every_s=3600)
+    quiet_for_now = _Progress(terminal=False, every_s=3600)
     quiet_for_now(256, 1000)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_on_a_terminal_is_a_bar_that_reaches_the_total(capsys, monkeypatch):
+    from edge_infer.cli import _Progress
+
+    monkeypatch.setattr("click._termui_impl.isatty", lambda stream: True)  # render as on a terminal
+    report = _Progress(terminal=True)
+    report(256, 1000)
+    report(1000, 1000)
+    report.close()
+    assert report.bar.pos == 1000 and report.bar.length == 1000
+    assert "classifying" in capsys.readouterr().err
 
 
 def test_an_ort_format_model_classifies_like_its_onnx_file(mixed_folder):
