@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_infer.files import write_atomic  # noqa: E402
+from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from train.registry import CORRUPTION_MIX_KINDS  # noqa: E402
 
 
@@ -48,9 +48,7 @@ def main(argv=None) -> int:
         print(f"{row['model']:8} {row['precision']:9} {row['set']:25} {row['all']:6.1%} "
               f"{row['imitated_kinds']:9.1%} {row['other_kinds']:7.1%}")
     if args.json:
-        table = json.loads(args.json.read_text()) if args.json.exists() else {}
-        table[args.key] = rows
-        write_atomic(args.json, json.dumps(table, indent=2) + "\n")
+        store_under_key(args.json, args.key, rows)
     return 0
 
 

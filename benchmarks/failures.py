@@ -12,7 +12,6 @@ outside the repository: it shows the photos.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,9 +20,10 @@ sys.path.insert(0, str(ROOT))
 
 
 from edge_infer.evaluation import failures  # noqa: E402
+from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from edge_infer.classifier import Classifier, load_and_preprocess  # noqa: E402
 from edge_infer.evaluation.evaluate import read_labelled_folder  # noqa: E402
-from edge_infer.files import open_image, write_atomic  # noqa: E402
+from edge_infer.files import open_image  # noqa: E402
 
 
 def breakdown(folder: Path, classifier: Classifier, prefixes: list[str], sheet_rows: list) -> dict:
@@ -87,9 +87,7 @@ def main() -> int:
         if args.counts_only:
             for result in results.values():
                 result.pop("wrong_files")
-        existing = json.loads(args.json.read_text()) if args.json.is_file() else {}
-        existing[args.key] = {"model": args.model, "precision": args.precision, "folders": results}
-        write_atomic(args.json, json.dumps(existing, indent=2) + "\n")
+        store_under_key(args.json, args.key, {"model": args.model, "precision": args.precision, "folders": results})
         print(f"wrote {args.json} [{args.key}]")
     return 0
 

@@ -11,7 +11,6 @@ this version's robust preprocessing), so no photo files are needed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np  # noqa: E402
 from edge_infer.classes import CLASS_NAMES  # noqa: E402
 from edge_infer.classifier import Classifier  # noqa: E402
 from edge_infer.datasets import to_model_input  # noqa: E402
-from edge_infer.files import write_atomic  # noqa: E402
+from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from train import photo_pool  # noqa: E402
 
 
@@ -50,9 +49,7 @@ def main() -> int:
         print(f"{r['model']}/{r['precision']}: {r['accuracy']:.1%} of {r['images']} photos "
               f"({r['photographers']} held-out photographers)")
     if args.json:
-        existing = json.loads(args.json.read_text()) if args.json.is_file() else {}
-        existing[args.key] = results
-        write_atomic(args.json, json.dumps(existing, indent=2) + "\n")
+        store_under_key(args.json, args.key, results)
     return 0
 
 

@@ -85,3 +85,11 @@ def test_choose_precision_script_records_the_choice_and_export_keeps_it(tmp_path
     assert written["preferred_precision"] == {"small": "fp32"}
     assert written["preferred_precision_measured"]["cpu"] == "test cpu"
     assert [e["file"] for e in written["models"]] == ["small.onnx"]
+
+
+def test_results_are_stored_under_their_key_without_losing_the_others(tmp_path):
+    path = tmp_path / "results.json"
+    benchmark.store_under_key(path, "v1", {"accuracy": 0.5})
+    benchmark.store_under_key(path, "v2", [1, 2])
+    benchmark.store_under_key(path, "v1", {"accuracy": 0.6})
+    assert json.loads(path.read_text()) == {"v1": {"accuracy": 0.6}, "v2": [1, 2]}

@@ -185,6 +185,17 @@ def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_
     }
 
 
+def store_under_key(path: str | os.PathLike, key: str, value) -> None:
+    """Put `value` under `key` in the JSON object at `path` (created if missing), atomically:
+    the results files of benchmarks/ keep one entry per model version or experiment."""
+    import json
+
+    path = Path(path)
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    table[key] = value
+    image_io.write_atomic(path, json.dumps(table, indent=2) + "\n")
+
+
 def choose_precisions(speed: list[dict], max_accuracy_loss: float = 0.002) -> dict[str, dict]:
     """Per model, the precision to run by default, from `model_speed` results (`models` in a
     benchmark JSON): among the precisions within `max_accuracy_loss` of the model's best test
