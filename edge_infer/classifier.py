@@ -80,8 +80,17 @@ class Loaded:
 def load_and_preprocess(item: image_io.InputFile, method: str) -> Loaded:
     if item.error:
         return Loaded(None, item.error)
+    return _preprocessed(lambda: image_io.open_image(item.path), method)
+
+
+def load_and_preprocess_bytes(data: bytes, method: str) -> Loaded:
+    """`load_and_preprocess` for a file's contents already read (from object storage, say)."""
+    return _preprocessed(lambda: image_io.open_image_bytes(data), method)
+
+
+def _preprocessed(open_image: Callable, method: str) -> Loaded:
     try:
-        with image_io.open_image(item.path) as image:
+        with open_image() as image:
             return Loaded(preprocess(image, method))
     except image_io.ImageError as exc:
         return Loaded(None, str(exc))
@@ -192,18 +201,21 @@ class Classifier:
     def _load_slice(self, items: list[image_io.InputFile]) -> list[Loaded]:
         return [load_and_preprocess(item, self.preprocessing) for item in items]
 
-    def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed,
-                     saved_base: str | None) -> list[Record]:
+    def records_for(self, names: list[str], loaded: list[Loaded]) -> list[Record]:
+        """One record per loaded file, in order: its answer, or the reason it has none."""
         good = [i for i, item in enumerate(loaded) if item.array is not None]
         batch = np.stack([loaded[i].array for i in good]) if good else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE))
         probabilities = self.classify_arrays(batch)
-        by_index = dict(zip(good, self.records_from_probabilities([chunk[i].name for i in good], probabilities)))
-        records = []
-        for i, item in enumerate(loaded):
-            records.append(by_index.get(i) or Record(path=chunk[i].name, error=item.error))
-            if save_preprocessed is not None and item.array is not None:
-                _save_preprocessed(Path(save_preprocessed), os.path.relpath(chunk[i].name, saved_base),
-                                   item.array)
+        by_index = dict(zip(good, self.records_from_probabilities([names[i] for i in good], probabilities)))
+        return [by_index.get(i) or Record(path=names[i], error=item.error) for i, item in enumerate(loaded)]
+
+    def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed,
+                     saved_base: str | None) -> list[Record]:
+        records = self.records_for([item.name for item in chunk], loaded)
+        if save_preprocessed is not None:
+            for item, one in zip(chunk, loaded):
+                if one.array is not None:
+                    _save_preprocessed(Path(save_preprocessed), os.path.relpath(item.name, saved_base), one.array)
         return records
 
 

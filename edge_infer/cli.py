@@ -135,6 +135,105 @@ class _Progress:
             self.bar.render_finish()
 
 
+@main.command("classify-dataset")
+@click.argument("source")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="a .parquet, .csv or .jsonl file, written whole at the end (a temporary file until then)")
+@click.option("--recursive", "-r", is_flag=True, help="descend into local sub-folders (a URI is always listed whole)")
+@click.option("--address", help="join this Ray cluster (auto, or ray://head:10001)  "
+                                "[default: RAY_ADDRESS, a cluster started here by `ray start`, else a new local one]")
+@click.option("--actors", type=click.IntRange(min=1),
+              help="model replicas, one onnxruntime session each  [default: the cluster's CPUs / --cpus-per-actor]")
+@click.option("--cpus-per-actor", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPUs per actor: its decode and onnxruntime threads")
+@model_option
+@precision_option
+@click.option("--preprocess", "preprocessing", type=click.Choice(["robust", "plain"]), default="robust",
+              show_default=True, help="robust: undo a photo's presentation; plain: the study's squash")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="images per call of an actor")
+@click.option("--top-k", "-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="below it the label is 'uncertain' (best guess kept in best_label)")
+@mirror_option
+@click.option("--quiet", "-q", is_flag=True, help="no Ray progress and no per-file error lines")
+def classify_dataset(source, output, recursive, address, actors, cpus_per_actor, model, precision, preprocessing,
+                     batch_size, top_k, min_confidence, mirror_average, quiet):
+    """Classify SOURCE on a Ray cluster: the records `classify` makes, into one output file.
+
+    SOURCE is a folder, glob, image file, text file listing one path a line, or a URI Ray's
+    readers accept (s3://bucket/photos/, gs://...). Local paths must be readable at the same
+    place on every node. Needs `pip install 'edge-infer[ray]'`.
+    """
+    import time
+
+    from . import ray_data
+
+    try:
+        ray = ray_data.require_ray()
+        ray_data.output_kind(output)
+        found = ray_data.find_images(source, recursive)
+        # before any cluster: a bad model is one line now, not a dead actor later
+        classifier = ray_data.RayClassifier(model, precision, preprocessing, batch_size, top_k, min_confidence,
+                                            mirror_average, actors, cpus_per_actor)
+    except (ray_data.RayUnavailable, ray_data.SourceError, ModelError, ValueError) as exc:
+        fail(str(exc))
+    if found.files == []:
+        fail(f"no images found in {source} ({found.skipped_files} non-image files skipped"
+             + "".join(f"; {path}: {n} images, use -r" for path, n in found.skipped_folders) + ")")
+    if preprocessing == "robust":
+        warn_about(classifier.info)
+    started_here = _join_ray(ray, address, quiet)
+    try:
+        tick = time.perf_counter()
+        tally = _classify_on_ray(ray, ray_data, classifier, found, output, quiet)
+        seconds = time.perf_counter() - tick
+    finally:
+        if started_here:
+            ray.shutdown()
+    summary = tally.summary(found)
+    click.echo(formats.summary_table(summary), nl=False)
+    if not quiet:
+        click.echo(f"edge-infer: wrote {summary['images']} records to {output} in {seconds:.1f} s "
+                   f"({summary['images'] / seconds:,.0f} images/s, cluster start-up not counted)", err=True)
+    sys.exit(EXIT_SOME_FAILED if tally.failed else EXIT_OK)
+
+
+def _join_ray(ray, address: str | None, quiet: bool) -> bool:
+    """Connect to Ray (or start a local cluster); True when this process started it and must stop it."""
+    if quiet:
+        import logging
+
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-dataset lines, nor "progress bars off"
+    if ray.is_initialized():  # a Python caller (or a test) already chose the cluster
+        return False
+    try:
+        ray.init(address=address, log_to_driver=not quiet, logging_level="ERROR" if quiet else "INFO")
+    except Exception as exc:  # noqa: BLE001 - Ray raises several types for an unreachable or bad address
+        where = f"join the Ray cluster at {address}" if address else "start or join a local Ray cluster"
+        fail(f"cannot {where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+    return True
+
+
+def _classify_on_ray(ray, ray_data, classifier, found, output: str, quiet: bool):
+    """Run the job and stream its records into the output; exit 2 with one line if the job fails."""
+    def report(path: str, error: str) -> None:
+        click.echo(f"edge-infer: {path}: {error}", err=True)
+
+    try:
+        pool = classifier.pool_size()
+        images = ray_data.images_dataset(found, block_rows=4 * classifier.options["batch_size"], min_blocks=4 * pool)
+        return ray_data.write_records(classifier.classify(images), output, classifier.top_k,
+                                      on_failed=None if quiet else report)
+    except ray_data.SourceError as exc:
+        fail(str(exc) if str(exc).startswith(found.source) else f"{found.source}: {exc}")
+    except ray.exceptions.RayError as exc:  # retries exhausted, a node lost for good, a broken cluster
+        fail(f"the Ray job failed, nothing written ({str(exc).strip().splitlines()[-1]})")
+    except OSError as exc:
+        fail(f"{output}: cannot write ({exc.strerror or exc})")
+
+
 @main.command("models")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_models(fmt):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import os
 import stat
 import tempfile
@@ -134,15 +135,29 @@ def open_image(path: str | os.PathLike, draft_size: int = DRAFT_SIZE) -> Image.I
         raise ImageError(_os_reason(exc)) from None
     if stat.S_ISDIR(status.st_mode):
         raise ImageError("is a directory, not an image")
-    size = status.st_size
+    _check_size(status.st_size)
+    return _decode(path, draft_size)
+
+
+def open_image_bytes(data: bytes, draft_size: int = DRAFT_SIZE) -> Image.Image:
+    """A file's contents already read (from object storage, say): the same checks and decoding as
+    `open_image`, so the same file gives the same image or the same reason."""
+    _check_size(len(data))
+    return _decode(io.BytesIO(data), draft_size)
+
+
+def _check_size(size: int) -> None:
     if size == 0:
         raise ImageError("empty file")
     if size > MAX_FILE_BYTES:
         raise ImageError(f"file is {size / 2**20:.0f} MiB, above the {MAX_FILE_BYTES // 2**20} MiB limit")
+
+
+def _decode(source: Path | io.BytesIO, draft_size: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(source)
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageError(

@@ -20,19 +20,27 @@ def to_csv(records: Sequence[dict]) -> str:
     """One row per record; top-k as columns top1_label, top1_probability, top2_label, ...; empty
     cells where a value is missing (a failed file, an uncertain answer's class_index)."""
     k = max((len(r.get("top_k") or []) for r in records), default=0)
-    ranked = [f"top{i}_{part}" for i in range(1, k + 1) for part in ("label", "probability")]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*CSV_FIELDS, *ranked, "error"], extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv_writer(buffer, k)
     writer.writeheader()
-    for record in records:
-        row = {key: ("" if record.get(key) is None else record[key]) for key in (*CSV_FIELDS, "error")}
-        if record.get("confidence") is not None:
-            row["confidence"] = f"{record['confidence']:.6f}"
-        for i, (label, probability) in enumerate(record.get("top_k") or [], start=1):
-            row[f"top{i}_label"], row[f"top{i}_probability"] = label, f"{probability:.6f}"
-        writer.writerow(row)
+    writer.writerows(csv_row(record) for record in records)
     return buffer.getvalue()
+
+
+def csv_writer(stream, k: int) -> csv.DictWriter:
+    """A writer of `csv_row`s with columns for `k` ranked guesses (to stream rows batch by batch)."""
+    ranked = [f"top{i}_{part}" for i in range(1, k + 1) for part in ("label", "probability")]
+    return csv.DictWriter(stream, fieldnames=[*CSV_FIELDS, *ranked, "error"], extrasaction="ignore",
+                          lineterminator="\n")
+
+
+def csv_row(record: dict) -> dict:
+    row = {key: ("" if record.get(key) is None else record[key]) for key in (*CSV_FIELDS, "error")}
+    if record.get("confidence") is not None:
+        row["confidence"] = f"{record['confidence']:.6f}"
+    for i, (label, probability) in enumerate(record.get("top_k") or [], start=1):
+        row[f"top{i}_label"], row[f"top{i}_probability"] = label, f"{probability:.6f}"
+    return row
 
 
 def to_json(records: Sequence[dict], summary: dict | None = None) -> str:
@@ -63,8 +71,13 @@ def to_table(records: Sequence[dict], summary: dict) -> str:
         for r in records
     ]
     text = render_table(rows, ["file", "label", "confidence", "top-k / error"], align_right=[2])
+    return text + "\n" + summary_table(summary)
+
+
+def summary_table(summary: dict) -> str:
+    """Images per label, then the totals: what a run found (`ClassifyResult.summary()`)."""
     counts = [[label, str(n)] for label, n in summary["per_label"].items()]
-    text += "\n" + render_table(counts, ["label", "images"], align_right=[1])
+    text = render_table(counts, ["label", "images"], align_right=[1])
     text += (
         f"\n{summary['classified']} classified, {summary['failed']} failed, "
         f"{summary['skipped_non_images']} non-image files skipped\n"
