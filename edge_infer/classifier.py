@@ -113,7 +113,10 @@ class Classifier:
             raise ValueError("batch size must be at least 1")
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError("minimum confidence must be between 0 and 1")
-        self.model = OnnxModel(model, precision, threads)
+        # one onnxruntime thread unless told: the decode workers already keep the cores busy and a
+        # second inference thread contends with them (end to end on 2 cores: 28x28 PNGs +9%,
+        # 1-MP JPEGs +3%; benchmarks/thread_layout.py, results/thread_layout.json)
+        self.model = OnnxModel(model, precision, threads or 1)
         self.preprocessing = preprocessing
         self.batch_size = batch_size
         # one decode thread per core: tiny PNGs are GIL-bound (more threads only contend),

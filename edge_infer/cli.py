@@ -50,7 +50,7 @@ model_option = click.option("--model", "-m", default=DEFAULT_MODEL, show_default
 PRECISION_HELP = "default: the model's preferred precision (`edge-infer models` marks it; int8 for robust)"
 precision_option = click.option("--precision", type=click.Choice(PRECISIONS), help=PRECISION_HELP)
 threads_option = click.option("--threads", type=click.IntRange(min=1),
-                              help="onnxruntime intra-op threads  [default: onnxruntime's choice]")
+                              help="onnxruntime intra-op threads  [default: 1; the decode workers use the cores]")
 mirror_option = click.option("--mirror-average", is_flag=True,
                              help="also classify each image's mirror image and average the two (2x inference)")
 
