@@ -25,7 +25,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from . import corruption_mix
+from .corruption_mix import augmix
 
 ROUNDTRIP_PROBABILITY = 0.3
 
@@ -122,7 +122,7 @@ def _heavy(images, strength, corruption_probability: float = 0.0):
 def _mix_some(images, probability):
     """Replace each image by a corruption mixture with `probability`, computing only those."""
     chosen = tf.where(tf.random.uniform([tf.shape(images)[0]]) < probability)  # (k, 1) indices
-    mixed = corruption_mix.augmix(tf.gather_nd(images, chosen))
+    mixed = augmix(tf.gather_nd(images, chosen))
     return tf.tensor_scatter_nd_update(images, chosen, mixed)
 
 
