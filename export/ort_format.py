@@ -12,14 +12,12 @@ the same answers on x86 too (checked below and in the tests).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from edge_infer.runtime import INPUT_NAME, OUTPUT_NAME, session_options
+from edge_infer.runtime import OnnxModel, sha256_file
 
 CONFIG_FILE = "required_operators.config"
 MAX_ABS_DIFF = 1e-5
@@ -34,14 +32,12 @@ def convert(onnx_path: Path, check_images: np.ndarray) -> Path:
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
     target = onnx_path.with_suffix(".ort")
-    with tempfile.TemporaryDirectory(dir=onnx_path.parent) as scratch:
-        scratch = Path(scratch)
-        shutil.copy(onnx_path, scratch / onnx_path.name)  # the converter takes whole folders' worth of models
+    with tempfile.TemporaryDirectory(dir=onnx_path.parent) as scratch:  # beside it: the rename stays atomic
         with contextlib.redirect_stdout(None):
-            convert_onnx_models_to_ort(scratch / onnx_path.name, output_dir=scratch / "out",
+            convert_onnx_models_to_ort(onnx_path, output_dir=Path(scratch),
                                        optimization_styles=[OptimizationStyle.Fixed],
                                        enable_type_reduction=True, target_platform="arm")
-        converted = scratch / "out" / target.name
+        converted = Path(scratch) / target.name
         difference = _max_difference(onnx_path, converted, check_images)
         if difference > MAX_ABS_DIFF:
             raise OrtFormatError(f"{target.name}: outputs differ from {onnx_path.name} by {difference:.2e}")
@@ -50,11 +46,14 @@ def convert(onnx_path: Path, check_images: np.ndarray) -> Path:
 
 
 def _max_difference(onnx_path: Path, ort_path: Path, images: np.ndarray) -> float:
-    outputs = []
-    for path in (onnx_path, ort_path):
-        session = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
-        outputs.append(session.run([OUTPUT_NAME], {INPUT_NAME: images})[0])
-    return float(np.abs(outputs[0] - outputs[1]).max())
+    onnx_out, ort_out = (OnnxModel(str(path), threads=1).predict_batched(images) for path in (onnx_path, ort_path))
+    return float(np.abs(onnx_out - ort_out).max())
+
+
+def record(onnx_path: Path, check_images: np.ndarray) -> dict:
+    """Convert (checked as `convert` does) and return what models.json records of the copy."""
+    ort_file = convert(onnx_path, check_images)
+    return {"ort_file": ort_file.name, "ort_sha256": sha256_file(ort_file)}
 
 
 def write_config(models_dir: Path) -> Path:
@@ -75,13 +74,11 @@ def convert_shipped(models_dir: Path, check_images: np.ndarray) -> list[dict]:
     import json
 
     from edge_infer.files import write_atomic
-    from edge_infer.runtime import sha256_file
 
     manifest_path = models_dir / "models.json"
     manifest = json.loads(manifest_path.read_text())
     for entry in manifest["models"]:
-        ort_file = convert(models_dir / entry["file"], check_images)
-        entry.update(ort_file=ort_file.name, ort_sha256=sha256_file(ort_file))
+        entry.update(record(models_dir / entry["file"], check_images))
     write_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     write_config(models_dir)
     return manifest["models"]

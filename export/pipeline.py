@@ -107,14 +107,13 @@ def _write_models(name: str, graphs: list, out_dir: Path, quantization: str, par
     for proto, precision, test_accuracy in graphs:
         filename = f"{name}.onnx" if precision == "fp32" else f"{name}.{precision}.onnx"
         quantize.save_model(proto, out_dir / filename)
-        ort_file = ort_format.convert(out_dir / filename, check_images)
         entries.append({
             "name": name, "file": filename, "precision": precision,
             "quantization": quantization if precision != "fp32" else None,
             "sha256": sha256_file(out_dir / filename), "bytes": (out_dir / filename).stat().st_size,
             "params": params, "macs_per_image": mac_count, "test_accuracy": round(test_accuracy, 4),
             "created": created, "export_commit": commit,
-            "ort_file": ort_file.name, "ort_sha256": sha256_file(ort_file),
+            **ort_format.record(out_dir / filename, check_images),
         })
     update_manifest(out_dir / "models.json", entries)
     ort_format.write_config(out_dir)
