@@ -51,6 +51,14 @@ PRECISION_HELP = "default: the model's preferred precision (`edge-infer models` 
 precision_option = click.option("--precision", type=click.Choice(PRECISIONS), help=PRECISION_HELP)
 threads_option = click.option("--threads", type=click.IntRange(min=1),
                               help="onnxruntime intra-op threads  [default: 1; the decode workers use the cores]")
+# classify and classify-dataset share these: the same records from the same choices
+preprocess_option = click.option("--preprocess", "preprocessing", type=click.Choice(["robust", "plain"]),
+                                 default="robust", show_default=True,
+                                 help="robust: undo a photo's presentation; plain: the study's squash")
+top_k_option = click.option("--top-k", "-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
+min_confidence_option = click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0,
+                                     show_default=True,
+                                     help="below it the label is 'uncertain' (best guess kept in best_label)")
 mirror_option = click.option("--mirror-average", is_flag=True,
                              help="also classify each image's mirror image and average the two (2x inference)")
 
@@ -66,14 +74,12 @@ def main() -> None:
 @click.option("--recursive", "-r", is_flag=True, help="descend into sub-folders")
 @model_option
 @precision_option
-@click.option("--preprocess", "preprocessing", type=click.Choice(["robust", "plain"]), default="robust",
-              show_default=True, help="robust: undo a photo's presentation; plain: the study's squash")
+@preprocess_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @threads_option
 @click.option("--workers", type=click.IntRange(min=1), help="decode/preprocess threads  [default: one per core]")
-@click.option("--top-k", "-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
-@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="below it the label is 'uncertain' (best guess kept in best_label)")
+@top_k_option
+@min_confidence_option
 @click.option("--format", "-f", "fmt", type=click.Choice(formats.FORMATS),
               help="table, csv, json or jsonl  [default: from the --output extension, else table]")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="write here (atomically) instead of stdout")
@@ -99,8 +105,7 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
     finally:
         progress.close()
     if not result.records:
-        fail(f"no images found in {' '.join(inputs)} ({result.skipped_files} non-image files skipped"
-             + "".join(f"; {path}: {n} images, use -r" for path, n in result.skipped_folders) + ")")
+        _fail_no_images(" ".join(inputs), result.skipped_files, result.skipped_folders)
     if not quiet:
         for record in result.failed:
             click.echo(f"edge-infer: {record.path}: {record.error}", err=True)
@@ -108,6 +113,11 @@ def classify(inputs, recursive, model, precision, preprocessing, batch_size, thr
     if output and not quiet:
         click.echo(f"edge-infer: wrote {len(result)} records to {output}", err=True)
     sys.exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
+
+
+def _fail_no_images(where: str, skipped_files: int, skipped_folders: list[tuple[str, int]]) -> None:
+    fail(f"no images found in {where} ({skipped_files} non-image files skipped"
+         + "".join(f"; {path}: {n} images, use -r" for path, n in skipped_folders) + ")")
 
 
 class _Progress:
@@ -148,13 +158,11 @@ class _Progress:
               help="CPUs per actor: its decode and onnxruntime threads")
 @model_option
 @precision_option
-@click.option("--preprocess", "preprocessing", type=click.Choice(["robust", "plain"]), default="robust",
-              show_default=True, help="robust: undo a photo's presentation; plain: the study's squash")
+@preprocess_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="images per call of an actor")
-@click.option("--top-k", "-k", type=click.IntRange(min=1, max=10), default=3, show_default=True)
-@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="below it the label is 'uncertain' (best guess kept in best_label)")
+@top_k_option
+@min_confidence_option
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="no Ray progress and no per-file error lines")
 def classify_dataset(source, output, recursive, address, actors, cpus_per_actor, model, precision, preprocessing,
@@ -179,8 +187,7 @@ def classify_dataset(source, output, recursive, address, actors, cpus_per_actor,
     except (ray_data.RayUnavailable, ray_data.SourceError, ModelError, ValueError) as exc:
         fail(str(exc))
     if found.files == []:
-        fail(f"no images found in {source} ({found.skipped_files} non-image files skipped"
-             + "".join(f"; {path}: {n} images, use -r" for path, n in found.skipped_folders) + ")")
+        _fail_no_images(source, found.skipped_files, found.skipped_folders)
     if preprocessing == "robust":
         warn_about(classifier.info)
     started_here = _join_ray(ray, address, quiet)
