@@ -58,15 +58,21 @@ class ClassifyResult:
         return [r for r in self.records if r.error]
 
     def summary(self) -> dict:
-        labels = Counter(r.label for r in self.records if not r.error)
-        return {
-            "images": len(self.records),
-            "classified": sum(labels.values()),
-            "failed": len(self.failed),
-            "skipped_non_images": self.skipped_files,
-            "skipped_folders": [{"path": path, "images": images} for path, images in self.skipped_folders],
-            "per_label": dict(sorted(labels.items(), key=lambda item: (-item[1], item[0]))),
-        }
+        return run_summary(Counter(r.label for r in self.records if not r.error), len(self.failed),
+                           self.skipped_files, self.skipped_folders)
+
+
+def run_summary(per_label: Counter, failed: int, skipped_files: int, skipped_folders: list[tuple[str, int]]) -> dict:
+    """What a classification run found, as the CLI prints it (also for runs that stream their records)."""
+    classified = sum(per_label.values())
+    return {
+        "images": classified + failed,
+        "classified": classified,
+        "failed": failed,
+        "skipped_non_images": skipped_files,
+        "skipped_folders": [{"path": path, "images": images} for path, images in skipped_folders],
+        "per_label": dict(sorted(per_label.items(), key=lambda item: (-item[1], item[0]))),
+    }
 
 
 @dataclass

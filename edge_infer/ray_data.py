@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 from . import files as image_io
 from . import formats
-from .classifier import Classifier, Loaded, Record, load_and_preprocess, load_and_preprocess_bytes
+from .classifier import Classifier, Loaded, Record, load_and_preprocess, load_and_preprocess_bytes, run_summary
 from .runtime import DEFAULT_MODEL
 
 INSTALL_HINT = "pip install 'edge-infer[ray]'"
@@ -301,15 +301,7 @@ class Tally:
                 self.per_label[label] += 1
 
     def summary(self, found: ImageSource) -> dict:
-        classified = sum(self.per_label.values())
-        return {
-            "images": classified + self.failed,
-            "classified": classified,
-            "failed": self.failed,
-            "skipped_non_images": found.skipped_files,
-            "skipped_folders": [{"path": path, "images": n} for path, n in found.skipped_folders],
-            "per_label": dict(sorted(self.per_label.items(), key=lambda item: (-item[1], item[0]))),
-        }
+        return run_summary(self.per_label, self.failed, found.skipped_files, found.skipped_folders)
 
 
 def output_kind(destination: str) -> str:
