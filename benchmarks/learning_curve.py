@@ -24,18 +24,18 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from edge_infer.classifier import Classifier  # noqa: E402
-from edge_infer.datasets import to_model_input  # noqa: E402
 from edge_infer.evaluation.evaluate import evaluate_folder, read_labelled_folder  # noqa: E402
 from edge_infer.files import write_atomic  # noqa: E402
 from train import photo_pool  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import pool_holdout  # noqa: E402  (its hold-out score, the same numbers)
+
 
 def score(model: str, holdout: photo_pool.PhotoSet, folder, prefix: str) -> dict:
-    classifier = Classifier(model)
-    predicted = classifier.classify_arrays(to_model_input(holdout.images)).argmax(1)
-    result = {"pool_holdout": float((predicted == holdout.labels).mean())}
+    result = {"pool_holdout": pool_holdout.score(model, None, holdout)["accuracy"]}
     if folder is not None:
-        chosen = [p for p in evaluate_folder(classifier, folder, "robust")["predictions"]
+        chosen = [p for p in evaluate_folder(Classifier(model), folder, "robust")["predictions"]
                   if Path(p["path"]).name.startswith(prefix)]
         result[f"folder_{prefix or 'all'}"] = float(np.mean([p["predicted"] == p["label"] for p in chosen]))
     return result
