@@ -18,7 +18,9 @@ from .classes import IMAGE_SIZE
 from .segment import SEGMENT_SIZE, garment_mask
 
 # Bumped whenever the output of `robust` changes; exported models record the version they expect.
-PREPROCESS_VERSION = "robust-2"
+# robust-3: ties in the segmenter's start broken by pixel order; opaque alpha ignored; a grey
+# 28x28 RGB picture counts as Fashion-MNIST form (so that the ONNX graph, fed RGBA, can match)
+PREPROCESS_VERSION = "robust-3"
 METHODS = ("robust", "plain")
 
 _ANALYSIS_SIZE = 128  # the background and the object's box are found on a thumbnail this big
@@ -36,10 +38,19 @@ _WHITE = (255, 255, 255)
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:
-    """Any Pillow mode to RGB, RGBA, L or LA (first frame, EXIF orientation applied)."""
+    """Any Pillow mode to RGB, RGBA, L or LA (first frame, EXIF orientation applied).
+
+    An alpha channel that is opaque everywhere is dropped: such a picture is a photo like
+    any other (and one that arrives as RGBA, as in the ONNX graph, must look the same)."""
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
-    image = ImageOps.exif_transpose(image)
+    image = _basic_mode(ImageOps.exif_transpose(image))
+    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[0] == 255:
+        return image.convert(image.mode[:-1])
+    return image
+
+
+def _basic_mode(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("RGB", "RGBA", "L", "LA"):
         return image
@@ -78,9 +89,13 @@ def fashion_mnist_form(image: Image.Image) -> np.ndarray | None:
     Judged by the four corner pixels: a garment may fill the whole border of a Fashion-MNIST
     image (border medians up to 160 in the training set), but never its corners (medians of
     the corners at most 35.5 in train, 51.5 in test), while a light background lights them all."""
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE) or image.mode != "L":
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE) or image.mode not in ("L", "RGB"):
         return None
     arr = np.asarray(image)
+    if image.mode == "RGB":  # grey saved as RGB counts too
+        if not ((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()):
+            return None
+        arr = arr[..., 0]
     corners = (arr[0, 0], arr[0, -1], arr[-1, 0], arr[-1, -1])
     return arr if float(np.median(corners)) < 128 else None
 

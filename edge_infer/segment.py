@@ -55,7 +55,9 @@ def _fit_mixture(x: np.ndarray, centres: np.ndarray | None):
     """Isotropic Gaussian mixture (centres, variances, weights) from a few k-means steps."""
     k = min(_COMPONENTS, len(x))
     if centres is None or len(centres) != k:
-        order = np.argsort(x.sum(axis=1))  # start from brightness quantiles: deterministic
+        # start from brightness quantiles; equal brightness in pixel order (a stable sort), so
+        # that the result does not hang on NumPy's sort internals and an ONNX TopK matches it
+        order = np.argsort(x.sum(axis=1), kind="stable")
         centres = x[order[np.linspace(0, len(x) - 1, k).astype(int)]]
     for _ in range(_KMEANS_STEPS):
         nearest = _squared_distances(x, centres).argmin(axis=1)
