@@ -1,0 +1,745 @@
+"""The robust preprocessing (edge_infer.preprocess.robust) as one ONNX graph of standard operators.
+
+Input `rgba`: uint8 (H, W, 4), any H and W, alpha 255 where the picture is opaque. Output
+`preprocessed`: float32 (1, 28, 28, 1), what the classifier sees. Every step of the Python
+version is here, in the same order and with Pillow's own arithmetic where it matters (its
+resampling filters and fixed-point coefficients, its box-blur passes, its unsharp mask), so
+that the two agree to a grey level or so:
+
+  paste on white -> thumbnail (<= 128 px) -> background from the border ring -> foreground by
+  colour distance, by alpha, or by segmenting the garment (k-means colour mixtures on a 48 px
+  thumbnail, holes filled) -> the box holding the central mass -> crop (garment pasted on white
+  when segmented) -> grey -> Lanczos to 28 on the long side -> invert on a light background ->
+  unsharp mask -> background to 0, object stretched to 1 -> centred on 28x28.
+
+A grey 28x28 picture with dark corners is already in Fashion-MNIST form and passes unchanged.
+Geometry (sizes, boxes, resampling weights) is computed in float64 or int64 as Pillow and NumPy
+do; pixels in float32 holding whole grey levels, rounded where Pillow rounds to 8 bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from edge_infer import preprocess
+from edge_infer import segment
+from edge_infer.classes import IMAGE_SIZE
+
+from .onnx_graph import BOOL, DOUBLE, FLOAT, INT64, UINT8, Graph, value_info
+
+OPSET = 17
+_PRECISION_BITS = 22  # Pillow's fixed-point coefficients for 8-bit resampling (Resample.c)
+
+
+class _Filter:
+    def __init__(self, name: str, support: float):
+        self.name, self.support = name, support
+
+
+BOX, BILINEAR, LANCZOS = _Filter("box", 0.5), _Filter("bilinear", 1.0), _Filter("lanczos", 3.0)
+
+
+def build_preprocessing(input_name: str = "rgba", output_name: str = "preprocessed") -> onnx.ModelProto:
+    """The preprocessing alone as a model: rgba (H, W, 4) uint8 -> (1, 28, 28, 1) float32."""
+    g = Graph()
+    out = preprocessing(g, input_name)
+    g.rename(out, output_name)
+    graph = g.to_graph("robust_preprocessing", [value_info(input_name, UINT8, ["H", "W", 4])],
+                       [value_info(output_name, FLOAT, [1, IMAGE_SIZE, IMAGE_SIZE, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    return model
+
+
+def preprocessing(g: Graph, rgba: str) -> str:
+    """Append the preprocessing of `rgba` to g; returns the (1, 28, 28, 1) output's name."""
+    pixels = g.op("Transpose", g.cast(rgba, FLOAT), perm=[2, 0, 1])  # (4, H, W)
+    shape = g.op("Shape", rgba)
+    height, width = _item(g, shape, 0), _item(g, shape, 1)
+    rgb = g.slice(pixels, g.const(0, INT64), g.const(3, INT64), g.const(0, INT64))
+    alpha = g.slice(pixels, g.const(3, INT64), g.const(4, INT64), g.const(0, INT64))
+    opaque = g.op("Equal", g.op("ReduceMin", alpha, keepdims=0), g.const(255.0))
+    # (most pictures are opaque: the transparent case runs in If branches, not for every picture)
+    then = g.subgraph()  # flatten_on_white: Pillow's paste through the alpha mask, rounded to 8 bits
+    pasted = _round(then, then.div(then.add(then.mul(rgb, alpha), then.mul(then.const(255.0),
+                                                                          then.sub(then.const(255.0), alpha))),
+                                   then.const(255.0)))
+    flat = _if(g, g.op("Not", opaque), then, pasted, g.subgraph(), rgb, FLOAT, "flat")
+
+    thumb_h, thumb_w = _thumbnail_size(g, height, width, preprocess._ANALYSIS_SIZE)
+    thumb = resample(g, flat, thumb_h, thumb_w, BOX, reducing_gap=2.0)
+    colour_foreground, background_grey, spread = _colour_foreground(g, thumb)
+
+    then = g.subgraph()  # the alpha channel says where the object is, unless it is all or nothing
+    thumb_alpha = resample(then, alpha, thumb_h, thumb_w, BOX, reducing_gap=2.0)
+    alpha_foreground = then.op("Squeeze", then.op("Greater", thumb_alpha, then.const(127.0)),
+                               then.const([0], INT64))
+    some = then.and_(_any(then, alpha_foreground), _any(then, then.op("Not", alpha_foreground)))
+    use_alpha_then = then.op("Reshape", some, then.const([1], INT64))
+    use_alpha = _if(g, g.op("Not", opaque), then, use_alpha_then, g.subgraph(), g.const(False, BOOL), BOOL, "use_alpha")
+    then = g.subgraph()
+    foreground_then = then.op("Squeeze", then.op("Greater", resample(then, alpha, thumb_h, thumb_w, BOX, 2.0),
+                                                 then.const(127.0)), then.const([0], INT64))
+    thumb_foreground = _if(g, use_alpha, then, foreground_then, g.subgraph(), colour_foreground, BOOL,
+                           "thumb_foreground")
+    background = g.where(use_alpha, g.const(255.0, DOUBLE), background_grey)
+
+    wants_segment = g.and_(opaque, g.op("Greater", spread, g.const(preprocess._SEGMENT_SPREAD, DOUBLE)))
+    segmented, foreground = _segment_or_keep(g, wants_segment, thumb, thumb_foreground)
+    background = g.where(segmented, g.const(255.0, DOUBLE), background)
+
+    # the central mass's box, in the foreground's grid, then in the image
+    fg_shape = g.op("Shape", foreground)
+    fg_h, fg_w = _item(g, fg_shape, 0), _item(g, fg_shape, 1)
+    fg = g.cast(foreground, DOUBLE)
+    left, right = _mass_span(g, g.op("ReduceSum", fg, g.const([0], INT64), keepdims=0), fg_w)
+    top, bottom = _mass_span(g, g.op("ReduceSum", fg, g.const([1], INT64), keepdims=0), fg_h)
+    scale_x = g.div(g.cast(width, DOUBLE), g.cast(fg_w, DOUBLE))
+    scale_y = g.div(g.cast(height, DOUBLE), g.cast(fg_h, DOUBLE))
+    image_left = g.cast(g.op("Floor", g.mul(g.cast(left, DOUBLE), scale_x)), INT64)
+    image_top = g.cast(g.op("Floor", g.mul(g.cast(top, DOUBLE), scale_y)), INT64)
+    image_right = g.minimum(width, g.cast(g.op("Ceil", g.mul(g.cast(right, DOUBLE), scale_x)), INT64))
+    image_bottom = g.minimum(height, g.cast(g.op("Ceil", g.mul(g.cast(bottom, DOUBLE), scale_y)), INT64))
+    axes = g.const([1, 2], INT64)
+    crop = g.slice(flat, g.op("Concat", image_top, image_left, axis=0),
+                   g.op("Concat", image_bottom, image_right, axis=0), axes)
+    mask_crop = g.slice(g.cast(foreground, FLOAT), g.op("Concat", top, left, axis=0),
+                        g.op("Concat", bottom, right, axis=0), g.const([0, 1], INT64))
+    crop = _paste_on_white_if(g, segmented, crop, mask_crop)
+
+    grey = _luma(g, crop)  # (1, h, w)
+    grey_shape = g.op("Shape", grey)
+    crop_h, crop_w = _item(g, grey_shape, 1), _item(g, grey_shape, 2)
+    longest = g.cast(g.maximum(crop_h, crop_w), DOUBLE)
+    scale = g.div(g.const(float(IMAGE_SIZE), DOUBLE), longest)
+    one = g.const(1, INT64)
+    small_w = g.maximum(one, g.cast(g.op("Round", g.mul(g.cast(crop_w, DOUBLE), scale)), INT64))
+    small_h = g.maximum(one, g.cast(g.op("Round", g.mul(g.cast(crop_h, DOUBLE), scale)), INT64))
+    small = resample(g, grey, small_h, small_w, LANCZOS, reducing_gap=3.0)
+    light = g.op("GreaterOrEqual", background, g.const(128.0, DOUBLE))
+    small = g.where(light, g.sub(g.const(255.0), small), small)
+    small = _unsharp_mask(g, small, radius=1.0, percent=preprocess._SHARPEN_PERCENT, threshold=2)
+
+    floor_level = g.cast(g.where(light, g.sub(g.const(255.0, DOUBLE), background), background), FLOAT)
+    peak = g.op("ReduceMax", small, keepdims=0)
+    span = g.sub(peak, floor_level)
+    stretched = g.op("Clip", g.div(g.sub(small, floor_level), span), g.const(0.0, FLOAT, scalar=True),
+                     g.const(1.0, FLOAT, scalar=True))
+    stretched = g.where(g.op("Less", span, g.const(1.0)), g.mul(small, g.const(0.0)), stretched)
+
+    size = g.const(IMAGE_SIZE, INT64)
+    two = g.const(2, INT64)
+    pad_top = g.div(g.sub(size, small_h), two)
+    pad_left = g.div(g.sub(size, small_w), two)
+    pads = g.op("Concat", g.const(0, INT64), pad_top, pad_left, g.const(0, INT64),
+                g.sub(g.sub(size, small_h), pad_top), g.sub(g.sub(size, small_w), pad_left), axis=0)
+    canvas = g.op("Pad", stretched, pads, g.const(0.0, FLOAT, scalar=True))  # (1, 28, 28)
+
+    # a grey 28x28 picture on a dark background is already what the model wants
+    passes_through = _fashion_mnist_form(g, rgb, height, width, opaque)
+    # (any picture is cut or padded to 28x28 here so that both sides of the Where have one shape)
+    first = g.slice(rgb, g.const([0, 0, 0], INT64), g.const([1, IMAGE_SIZE, IMAGE_SIZE], INT64),
+                    g.const([0, 1, 2], INT64))
+    first_shape = g.op("Shape", first)
+    ready = g.op("Pad", first, g.op("Concat", g.const([0, 0, 0, 0], INT64), g.sub(size, _item(g, first_shape, 1)),
+                                    g.sub(size, _item(g, first_shape, 2)), axis=0))
+    ready = g.div(ready, g.const(255.0))
+    result = g.where(passes_through, ready, canvas)
+    return g.op("Reshape", result, g.const([1, IMAGE_SIZE, IMAGE_SIZE, 1], INT64))
+
+
+# --- small pieces ---------------------------------------------------------------------------
+
+
+def _item(g: Graph, shape: str, index: int) -> str:
+    return g.op("Gather", shape, g.const([index], INT64))
+
+
+def _round(g: Graph, value: str) -> str:
+    """Round half up and clamp to 0..255, as Pillow stores a computed 8-bit value."""
+    rounded = g.op("Floor", g.add(value, g.const(0.5)))
+    return g.op("Clip", rounded, g.const(0.0, scalar=True), g.const(255.0, scalar=True))
+
+
+def _if(g: Graph, condition: str, then: Graph, then_value: str, otherwise: Graph, else_value: str,
+        dtype: int, name: str) -> str:
+    """An If node choosing between a value computed in `then` and one from `otherwise` (either
+    graph may be empty and return an outer value)."""
+    then_out = then.rename(then_value, g._name(name + "_then"))
+    else_out = otherwise.rename(else_value, g._name(name + "_else"))
+    return g.op("If", condition,
+                then_branch=then.to_graph(name + "_then", [], [value_info(then_out, dtype, None)]),
+                else_branch=otherwise.to_graph(name + "_else", [], [value_info(else_out, dtype, None)]))
+
+
+def _select_mask(g: Graph, condition: str, a: str, b: str) -> str:
+    """Where() for bool tensors, which onnxruntime's Where does not take."""
+    return g.op("Or", g.op("And", condition, a), g.op("And", g.op("Not", condition), b))
+
+
+def _any(g: Graph, mask: str) -> str:
+    return g.cast(g.op("ReduceMax", g.cast(mask, FLOAT), keepdims=0), BOOL)
+
+
+def _thumbnail_size(g: Graph, height: str, width: str, limit: int) -> tuple[str, str]:
+    """Pillow's Image.thumbnail size: the aspect kept, each side the nearer of floor and ceil."""
+    h, w = g.cast(height, DOUBLE), g.cast(width, DOUBLE)
+    bound = g.const(float(limit), DOUBLE)
+    one = g.const(1.0, DOUBLE)
+    fits = g.and_(g.op("LessOrEqual", w, bound), g.op("LessOrEqual", h, bound))
+    aspect = g.div(w, h)
+    wide = g.op("Greater", aspect, one)  # Pillow's `x / y >= aspect` is false
+
+    exact = g.mul(bound, aspect)  # tall: width = round_aspect(limit * aspect)
+    low, high = g.op("Floor", exact), g.op("Ceil", exact)
+    error_low = g.op("Abs", g.sub(aspect, g.div(low, bound)))
+    error_high = g.op("Abs", g.sub(aspect, g.div(high, bound)))
+    tall_width = g.maximum(g.where(g.op("LessOrEqual", error_low, error_high), low, high), one)
+
+    exact = g.div(bound, aspect)  # wide: height = round_aspect(limit / aspect)
+    low, high = g.op("Floor", exact), g.op("Ceil", exact)
+    zero = g.const(0.0, DOUBLE)
+    error_low = g.where(g.op("Equal", low, zero), zero, g.op("Abs", g.sub(aspect, g.div(bound, low))))
+    error_high = g.where(g.op("Equal", high, zero), zero, g.op("Abs", g.sub(aspect, g.div(bound, high))))
+    wide_height = g.maximum(g.where(g.op("LessOrEqual", error_low, error_high), low, high), one)
+
+    new_w = g.where(fits, w, g.where(wide, bound, tall_width))
+    new_h = g.where(fits, h, g.where(wide, wide_height, bound))
+    return g.cast(new_h, INT64), g.cast(new_w, INT64)
+
+
+# --- resampling as Pillow does it ---------------------------------------------------------
+
+
+def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reducing_gap: float | None) -> str:
+    """Pillow's Image.resize of a (C, h, w) 8-bit image: reduce() by whole factors first when
+    reducing_gap asks for it, then the filter horizontally, then vertically, 8 bits after each."""
+    shape = g.op("Shape", image)
+    height, width = _item(g, shape, 1), _item(g, shape, 2)
+    in_w, in_h = g.cast(width, DOUBLE), g.cast(height, DOUBLE)
+    end_w, end_h = in_w, in_h
+    if reducing_gap is not None:
+        one = g.const(1.0, DOUBLE)
+        gap = g.const(reducing_gap, DOUBLE)
+        factor_w = g.maximum(one, g.op("Floor", g.div(g.div(in_w, g.cast(out_w, DOUBLE)), gap)))
+        factor_h = g.maximum(one, g.op("Floor", g.div(g.div(in_h, g.cast(out_h, DOUBLE)), gap)))
+        then = g.subgraph()
+        reduced = _reduce(then, image, height, width, then.cast(factor_h, INT64), then.cast(factor_w, INT64))
+        image = _if(g, g.op("Or", g.op("Greater", factor_w, one), g.op("Greater", factor_h, one)),
+                    then, reduced, g.subgraph(), image, FLOAT, "reduced")
+        # the box left to resample, in the reduced image (Pillow passes it as a C float)
+        end_w = g.cast(g.cast(g.div(in_w, factor_w), FLOAT), DOUBLE)
+        end_h = g.cast(g.cast(g.div(in_h, factor_h), FLOAT), DOUBLE)
+        shape = g.op("Shape", image)
+        height, width = _item(g, shape, 1), _item(g, shape, 2)
+    image = _resample_axis(g, image, 2, width, end_w, out_w, kind)
+    return _resample_axis(g, image, 1, height, end_h, out_h, kind)
+
+
+def _resample_axis(g: Graph, image: str, axis: int, in_size: str, in_end: str, out_size: str, kind: _Filter) -> str:
+    """One pass of Pillow's resampling along `axis` (ImagingResampleHorizontal/Vertical_8bpc):
+    each output is 2^21 + the sum of inputs times integer weights, shifted right by 22 bits.
+
+    Computed exactly, two ways: the box filter (thumbnails, where the input is the whole
+    picture) as differences of a running sum, one weight per output; the others (small inputs:
+    a 48-pixel mask, a crop already reduced to under 6x the output) as two float32 matrix
+    products, the weights split into high and low 11 bits so every partial sum is an integer
+    float32 holds exactly, joined in float64."""
+    first, weights, taps = _coefficients(g, in_size, in_end, out_size, kind)  # (out,), (out, taps)
+    if kind is BOX:
+        present = g.cast(g.op("Greater", weights, g.const(0.0, DOUBLE)), INT64)
+        count = g.op("ReduceSum", present, g.const([1], INT64), keepdims=0)
+        start = g.add(first, g.op("ArgMax", present, axis=1, keepdims=0))
+        weight = g.op("ReduceMax", weights, axes=[1], keepdims=0)  # one value per output
+        pads = [0, 0, 0, 0, 0, 0]
+        pads[axis] = 1
+        running = g.op("Pad", g.op("CumSum", image, g.const(axis, INT64, scalar=True)), g.const(pads, INT64),
+                       g.const(0.0, scalar=True))  # exact: at most 255 * 65,535 < 2^24
+        window = g.sub(g.op("Gather", running, g.add(start, count), axis=axis),
+                       g.op("Gather", running, start, axis=axis))
+        shape = [1, 1, 1]
+        shape[axis] = -1
+        total = g.mul(g.cast(window, DOUBLE), g.op("Reshape", weight, g.const(shape, INT64)))
+    else:
+        dense = g.op("ScatterElements", g.op("ConstantOfShape", g.op("Concat", out_size, in_size, axis=0),
+                                             value=helper.make_tensor("zero", DOUBLE, [1], [0.0])),
+                     g.minimum(g.add(g.op("Unsqueeze", first, g.const([1], INT64)),
+                                     g.op("Range", g.const(0, INT64, scalar=True), g.op("Squeeze", taps),
+                                          g.const(1, INT64, scalar=True))),
+                               g.sub(in_size, g.const(1, INT64))),
+                     weights, axis=1, reduction="add")  # (out, in)
+        low_bits = g.const(2048.0, DOUBLE)
+        high = g.op("Floor", g.div(dense, low_bits))
+        low = g.sub(dense, g.mul(high, low_bits))
+
+        def product(matrix):
+            matrix = g.cast(matrix, FLOAT)
+            if axis == 2:
+                return g.cast(g.op("MatMul", image, g.op("Transpose", matrix, perm=[1, 0])), DOUBLE)
+            return g.cast(g.op("MatMul", matrix, image), DOUBLE)
+
+        total = g.add(g.mul(product(high), low_bits), product(low))
+    half = g.const(float(1 << (_PRECISION_BITS - 1)), DOUBLE)
+    shifted = g.op("Floor", g.div(g.add(total, half), g.const(float(1 << _PRECISION_BITS), DOUBLE)))
+    return g.op("Clip", g.cast(shifted, FLOAT), g.const(0.0, scalar=True), g.const(255.0, scalar=True))
+
+
+def _reduce(g: Graph, image: str, height: str, width: str, factor_h: str, factor_w: str) -> str:
+    """Pillow's Image.reduce: the mean of each factor_h x factor_w block (partial blocks at the
+    right and bottom edges averaged over what they hold), rounded."""
+    one = g.const(1, INT64)
+    blocks_w = g.div(g.sub(g.add(width, factor_w), one), factor_w)
+    blocks_h = g.div(g.sub(g.add(height, factor_h), one), factor_h)
+    zero = g.const(0, INT64)
+    pads = g.op("Concat", zero, zero, zero, zero, g.sub(g.mul(blocks_h, factor_h), height),
+                g.sub(g.mul(blocks_w, factor_w), width), axis=0)
+    padded = g.op("Pad", image, pads, g.const(0.0, scalar=True))
+    channels = _item(g, g.op("Shape", image), 0)
+    sums = g.op("Reshape", padded, g.op("Concat", channels, blocks_h, factor_h, blocks_w, factor_w, axis=0))
+    sums = g.op("ReduceSum", sums, g.const([2, 4], INT64), keepdims=0)  # (C, blocks_h, blocks_w)
+    count_w = g.minimum(factor_w, g.sub(width, g.mul(g.op("Range", g.const(0, INT64, scalar=True),
+                                                             g.op("Squeeze", blocks_w),
+                                                             g.const(1, INT64, scalar=True)), factor_w)))
+    count_h = g.minimum(factor_h, g.sub(height, g.mul(g.op("Range", g.const(0, INT64, scalar=True),
+                                                               g.op("Squeeze", blocks_h),
+                                                               g.const(1, INT64, scalar=True)), factor_h)))
+    counts = g.mul(g.op("Unsqueeze", g.cast(count_h, FLOAT), g.const([1], INT64)), g.cast(count_w, FLOAT))
+    # Reduce.c: ((sum + n / 2) * multiplier) >> 24, multiplier = (UINT32)(2^32 / (256 n)) in C floats
+    multiplier = g.cast(g.op("Floor", g.div(g.const(2.0 ** 32), g.mul(counts, g.const(256.0)))), DOUBLE)
+    amend = g.cast(g.op("Floor", g.div(counts, g.const(2.0))), DOUBLE)
+    scaled = g.mul(g.add(g.cast(sums, DOUBLE), amend), multiplier)
+    return g.cast(g.op("Floor", g.div(scaled, g.const(2.0 ** 24, DOUBLE))), FLOAT)
+
+
+def _coefficients(g: Graph, in_size: str, in_end: str, out_size: str, kind: _Filter) -> tuple[str, str, str]:
+    """Pillow's precompute_coeffs + normalize_coeffs_8bpc: for each output its first input
+    (out,) int64, the integer weights of the `taps` inputs from there (out, taps) float64, and
+    taps = 2 ceil(support) + 1."""
+    scale = g.div(in_end, g.cast(out_size, DOUBLE))
+    filter_scale = g.maximum(scale, g.const(1.0, DOUBLE))
+    support = g.mul(g.const(kind.support, DOUBLE), filter_scale)
+    taps = g.cast(g.add(g.mul(g.op("Ceil", support), g.const(2.0, DOUBLE)), g.const(1.0, DOUBLE)), INT64)
+    zero, step = g.const(0, INT64, scalar=True), g.const(1, INT64, scalar=True)
+    outputs = g.cast(g.op("Range", zero, g.op("Squeeze", out_size), step), DOUBLE)
+    centre = g.op("Unsqueeze", g.mul(g.add(outputs, g.const(0.5, DOUBLE)), scale), g.const([1], INT64))
+    half = g.const(0.5, DOUBLE)
+    first = g.maximum(g.op("Floor", g.add(g.sub(centre, support), half)), g.const(0.0, DOUBLE))  # (out, 1)
+    last = g.minimum(g.op("Floor", g.add(g.add(centre, support), half)), g.cast(in_size, DOUBLE))
+    offsets = g.op("Unsqueeze", g.cast(g.op("Range", zero, g.op("Squeeze", taps), step), DOUBLE), g.const([0], INT64))
+    inputs = g.add(first, offsets)  # (out, taps)
+    x = g.div(g.add(g.sub(inputs, centre), half), filter_scale)
+    weights = g.mul(_filter(g, x, kind), g.cast(g.op("Less", inputs, last), DOUBLE))
+    total = g.op("ReduceSum", weights, g.const([1], INT64), keepdims=1)
+    weights = g.where(g.op("Equal", total, g.const(0.0, DOUBLE)), weights, g.div(weights, total))
+    fixed = g.mul(weights, g.const(float(1 << _PRECISION_BITS), DOUBLE))
+    fixed = g.where(g.op("Less", fixed, g.const(0.0, DOUBLE)), g.op("Ceil", g.sub(fixed, half)),
+                    g.op("Floor", g.add(fixed, half)))
+    return g.cast(g.op("Reshape", first, g.const([-1], INT64)), INT64), fixed, taps
+
+
+def _filter(g: Graph, x: str, kind: _Filter) -> str:
+    zero, one = g.const(0.0, DOUBLE), g.const(1.0, DOUBLE)
+    if kind is BOX:
+        inside = g.and_(g.op("Greater", x, g.const(-0.5, DOUBLE)), g.op("LessOrEqual", x, g.const(0.5, DOUBLE)))
+        return g.cast(inside, DOUBLE)
+    if kind is BILINEAR:
+        return g.maximum(g.sub(one, g.op("Abs", x)), zero)
+    if kind is LANCZOS:
+        inside = g.and_(g.op("GreaterOrEqual", x, g.const(-3.0, DOUBLE)), g.op("Less", x, g.const(3.0, DOUBLE)))
+        value = g.mul(_sinc(g, x), _sinc(g, g.div(x, g.const(3.0, DOUBLE))))
+        return g.where(inside, value, zero)
+    raise ValueError(kind.name)
+
+
+def _sinc(g: Graph, x: str) -> str:
+    angle = g.mul(x, g.const(math.pi, DOUBLE))
+    is_zero = g.op("Equal", x, g.const(0.0, DOUBLE))
+    safe = g.where(is_zero, g.const(1.0, DOUBLE), angle)
+    return g.where(is_zero, g.const(1.0, DOUBLE), g.div(g.op("Sin", safe), safe))
+
+
+def _luma(g: Graph, rgb: str) -> str:
+    """Pillow's RGB to L: (R 19595 + G 38470 + B 7471 + 2^15) >> 16, exact in float32."""
+    weights = g.const(np.array([19595.0, 38470.0, 7471.0], dtype=np.float32).reshape(3, 1, 1))
+    total = g.op("ReduceSum", g.mul(rgb, weights), g.const([0], INT64), keepdims=1)
+    return g.op("Floor", g.div(g.add(total, g.const(32768.0)), g.const(65536.0)))
+
+
+# --- blur and sharpening as Pillow does them -------------------------------------------------
+
+
+def _box_blur_constants(radius: float, passes: int = 3) -> tuple[int, int, int]:
+    """Pillow's gaussian blur as box blurs (BoxBlur.c): integer radius and fixed-point weights,
+    computed in C floats."""
+    f = np.float32
+    sigma2 = f(radius) * f(radius) / f(passes)
+    box_length = f(math.sqrt(f(12.0) * sigma2 + f(1.0)))
+    whole = f(math.floor((box_length - f(1.0)) / f(2.0)))
+    fraction = (f(2) * whole + f(1)) * (whole * (whole + f(1)) - f(3) * sigma2)
+    fraction = fraction / (f(6) * (sigma2 - (whole + f(1)) * (whole + f(1))))
+    box_radius = f(whole + fraction)
+    integer = int(box_radius)
+    inner = int(f(1 << 24) / (box_radius * f(2) + f(1)))
+    outer = ((1 << 24) - (integer * 2 + 1) * inner) // 2
+    return integer, inner, outer
+
+
+def _box_blur_pass(g: Graph, image: str, axis: int, radius: int, inner: int, outer: int) -> str:
+    """One box-blur pass along `axis` of a (C, h, w) image, edges repeated, rounded as Pillow."""
+    length = _item(g, g.op("Shape", image), axis)
+    reach = radius + 1
+    zeros = [0, 0, 0]
+    pads = zeros.copy()
+    pads[axis] = reach
+    padded = g.op("Pad", g.cast(image, DOUBLE), g.const(pads + pads, INT64), mode="edge")
+    axis_const = g.const([axis], INT64)
+
+    def shifted(offset: int) -> str:
+        start = g.const(reach + offset, INT64)
+        return g.slice(padded, start, g.add(start, length), axis_const)
+
+    window = shifted(-radius)
+    for offset in range(-radius + 1, radius + 1):
+        window = g.add(window, shifted(offset))
+    bulk = g.add(g.mul(window, g.const(float(inner), DOUBLE)),
+                 g.mul(g.add(shifted(-reach), shifted(reach)), g.const(float(outer), DOUBLE)))
+    out = g.op("Floor", g.div(g.add(bulk, g.const(float(1 << 23), DOUBLE)), g.const(float(1 << 24), DOUBLE)))
+    return g.cast(out, FLOAT)
+
+
+def gaussian_blur(g: Graph, image: str, radius: float) -> str:
+    """Pillow's ImageFilter.GaussianBlur(radius) on a (C, h, w) 8-bit image."""
+    integer, inner, outer = _box_blur_constants(radius)
+    for axis in (2, 2, 2, 1, 1, 1):  # three passes across, then three down, as Pillow
+        image = _box_blur_pass(g, image, axis, integer, inner, outer)
+    return image
+
+
+def _unsharp_mask(g: Graph, image: str, radius: float, percent: int, threshold: int) -> str:
+    """Pillow's ImageFilter.UnsharpMask (UnsharpMask.c), C integer arithmetic."""
+    blurred = gaussian_blur(g, image, radius)
+    diff = g.cast(g.sub(image, blurred), DOUBLE)
+    change = g.div(g.mul(diff, g.const(float(percent), DOUBLE)), g.const(100.0, DOUBLE))
+    change = g.where(g.op("Less", change, g.const(0.0, DOUBLE)), g.op("Ceil", change), g.op("Floor", change))
+    sharpened = g.op("Clip", g.add(image, g.cast(change, FLOAT)), g.const(0.0, scalar=True),
+                     g.const(255.0, scalar=True))
+    return g.where(g.op("Greater", g.op("Abs", diff), g.const(float(threshold), DOUBLE)), sharpened, image)
+
+
+# --- finding the object ----------------------------------------------------------------------
+
+
+def _colour_foreground(g: Graph, thumb: str) -> tuple[str, str, str]:
+    """preprocess._colour_foreground: (foreground (h, w) bool, background grey, border spread)."""
+    shape = g.op("Shape", thumb)
+    height, width = _item(g, shape, 1), _item(g, shape, 2)
+    shortest = g.cast(g.minimum(height, width), DOUBLE)
+    ring = g.cast(g.maximum(g.op("Round", g.mul(g.const(preprocess._BORDER_FRACTION, DOUBLE), shortest)),
+                            g.const(1.0, DOUBLE)), INT64)
+    zero = g.const(0, INT64)
+    three = g.const([3, -1], INT64)
+    rows, cols = g.const([1], INT64), g.const([2], INT64)
+    parts = [
+        g.slice(thumb, zero, ring, rows),
+        g.slice(thumb, g.sub(height, ring), height, rows),
+        g.slice(thumb, zero, ring, cols),
+        g.slice(thumb, g.sub(width, ring), width, cols),
+    ]
+    border = g.op("Concat", *[g.op("Reshape", part, three) for part in parts], axis=1)  # (3, n)
+    background = _median(g, border)  # (3, 1)
+    distance = g.op("Sqrt", g.op("ReduceSum", g.op("Pow", g.sub(thumb, g.op("Unsqueeze", background,
+                                                                              g.const([2], INT64))),
+                                                      g.const(2.0)), g.const([0], INT64), keepdims=0))
+    border_distance = g.op("Sqrt", g.op("ReduceSum", g.op("Pow", g.sub(border, background), g.const(2.0)),
+                                        g.const([0], INT64), keepdims=0))
+    spread = _percentile(g, g.cast(border_distance, DOUBLE), 95.0)
+    threshold = g.maximum(g.const(preprocess._MIN_DISTANCE, DOUBLE),
+                          g.mul(spread, g.const(preprocess._BORDER_MARGIN, DOUBLE)))
+    foreground = g.op("Greater", g.cast(distance, DOUBLE), threshold)
+    luma = g.const(np.array([[0.299, 0.587, 0.114]]), DOUBLE)
+    grey = g.op("Reshape", g.op("MatMul", luma, g.cast(background, DOUBLE)), g.const([1], INT64))
+    return foreground, grey, spread
+
+
+def _sorted(g: Graph, values: str, axis: int = -1) -> str:
+    length = g.op("Gather", g.op("Shape", values), g.const([axis], INT64))
+    return g.op("TopK", values, length, axis=axis, largest=0, sorted=1, outputs=2)[0]
+
+
+def _median(g: Graph, values: str) -> str:
+    """np.median along the last axis of a (C, n) array, kept as (C, 1)."""
+    ordered = _sorted(g, values, axis=1)
+    n = g.op("Gather", g.op("Shape", values), g.const([1], INT64))
+    one, two = g.const(1, INT64), g.const(2, INT64)
+    low = g.op("Gather", ordered, g.div(g.sub(n, one), two), axis=1)
+    high = g.op("Gather", ordered, g.div(n, two), axis=1)
+    return g.div(g.add(low, high), g.const(2.0))
+
+
+def _percentile(g: Graph, values: str, q: float) -> str:
+    """np.percentile (linear) of a 1-D array, as shape [1]."""
+    ordered = _sorted(g, values, axis=0)
+    n = g.op("Shape", values)
+    position = g.mul(g.cast(g.sub(n, g.const(1, INT64)), DOUBLE), g.const(q / 100.0, DOUBLE))
+    below = g.op("Floor", position)
+    low_index = g.cast(below, INT64)
+    high_index = g.minimum(g.add(low_index, g.const(1, INT64)), g.sub(n, g.const(1, INT64)))
+    low = g.op("Gather", ordered, low_index)
+    high = g.op("Gather", ordered, high_index)
+    fraction = g.sub(position, below)
+    return g.add(low, g.mul(g.sub(high, low), fraction))
+
+
+def _mass_span(g: Graph, profile: str, length: str) -> tuple[str, str]:
+    """preprocess._mass_span: [start, stop) holding the central mass of a 1-D profile."""
+    total = g.op("ReduceSum", profile, g.const([0], INT64), keepdims=1)
+    cumulative = g.div(g.op("CumSum", profile, g.const(0, INT64, scalar=True)), total)
+    count = lambda mask: g.cast(g.op("ReduceSum", g.cast(mask, INT64), g.const([0], INT64), keepdims=1), INT64)
+    start = count(g.op("LessOrEqual", cumulative, g.const(preprocess._MASS_TRIM, DOUBLE)))
+    stop = g.add(count(g.op("Less", cumulative, g.const(1.0 - preprocess._MASS_TRIM, DOUBLE))), g.const(1, INT64))
+    stop = g.maximum(stop, g.add(start, g.const(1, INT64)))
+    empty = g.op("Equal", total, g.const(0.0, DOUBLE))
+    return g.where(empty, g.const(0, INT64), start), g.where(empty, length, stop)
+
+
+def _paste_on_white_if(g: Graph, segmented: str, crop: str, mask: str) -> str:
+    """When segmented, the crop pasted through its (bilinear-resized) mask onto white."""
+    then = g.subgraph()
+    shape = then.op("Shape", crop)
+    height, width = _item(then, shape, 1), _item(then, shape, 2)
+    weight = resample(then, then.op("Unsqueeze", then.mul(mask, then.const(255.0)), then.const([0], INT64)),
+                      height, width, BILINEAR, reducing_gap=None)
+    pasted = _round(then, then.div(then.add(then.mul(crop, weight),
+                                            then.mul(then.const(255.0), then.sub(then.const(255.0), weight))),
+                                   then.const(255.0)))
+    out_then = then.rename(pasted, g._name("pasted"))
+    otherwise = g.subgraph()
+    out_else = otherwise.rename(crop, g._name("unpasted"))
+    return g.op("If", segmented,
+                then_branch=then.to_graph("paste", [], [value_info(out_then, FLOAT, None)]),
+                else_branch=otherwise.to_graph("keep", [], [value_info(out_else, FLOAT, None)]))
+
+
+def _fashion_mnist_form(g: Graph, rgb: str, height: str, width: str, opaque: str) -> str:
+    size = g.const(IMAGE_SIZE, INT64)
+    square = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
+    red = g.slice(rgb, g.const(0, INT64), g.const(1, INT64), g.const(0, INT64))
+    grey = g.op("Not", _any(g, g.op("Not", g.op("Equal", rgb, red))))
+    # the four corners' median (they exist whatever the size; only used when square)
+    last_h, last_w = g.sub(height, g.const(1, INT64)), g.sub(width, g.const(1, INT64))
+    zero = g.const(0, INT64)
+    corners = []
+    for row, col in ((zero, zero), (zero, last_w), (last_h, zero), (last_h, last_w)):
+        corner = g.slice(red, g.op("Concat", row, col, axis=0),
+                         g.op("Concat", g.add(row, g.const(1, INT64)), g.add(col, g.const(1, INT64)), axis=0),
+                         g.const([1, 2], INT64))
+        corners.append(g.op("Reshape", corner, g.const([1, 1], INT64)))
+    median = _median(g, g.op("Concat", *corners, axis=1))
+    dark = g.op("Less", g.op("Reshape", median, g.const([1], INT64)), g.const(128.0))
+    return g.and_(square, grey, opaque, dark)
+
+
+# --- segmentation (edge_infer.segment) ----------------------------------------------------------
+
+
+def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) -> tuple[str, str]:
+    """(segmented, foreground): the garment mask on the 48-px grid when segmentation was wanted
+    and found a garment, else the thumbnail's own foreground."""
+    then = g.subgraph()
+    shape = then.op("Shape", thumb)
+    small_h, small_w = _thumbnail_size(then, _item(then, shape, 1), _item(then, shape, 2), segment.SEGMENT_SIZE)
+    small = resample(then, thumb, small_h, small_w, BOX, reducing_gap=2.0)
+    small = gaussian_blur(then, small, 1.0)
+    found, mask = _garment_mask(then, small, small_h, small_w)
+    inner = then.subgraph()
+    out_mask = inner.rename(mask, then._name("garment"))
+    keep = then.subgraph()
+    out_keep = keep.rename(thumb_foreground, then._name("kept"))
+    chosen = then.op("If", found,
+                     then_branch=inner.to_graph("garment", [], [value_info(out_mask, BOOL, None)]),
+                     else_branch=keep.to_graph("thumb", [], [value_info(out_keep, BOOL, None)]))
+    then_found = then.rename(found, g._name("found"))
+    then_chosen = then.rename(chosen, g._name("foreground"))
+    otherwise = g.subgraph()
+    else_found = otherwise.rename(otherwise.const(False, BOOL), g._name("not_found"))
+    else_chosen = otherwise.rename(thumb_foreground, g._name("thumb_foreground"))
+    return g.op(
+        "If", wants, outputs=2,
+        then_branch=then.to_graph("segment", [], [value_info(then_found, BOOL, [1]),
+                                                  value_info(then_chosen, BOOL, None)]),
+        else_branch=otherwise.to_graph("no_segment", [], [value_info(else_found, BOOL, [1]),
+                                                          value_info(else_chosen, BOOL, None)]),
+    )
+
+
+def _garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, str]:
+    """segment.garment_mask on a (3, h, w) image: (found [1] bool, mask (h, w) bool).
+
+    The garment and background mixtures are fitted side by side (a leading axis of 2), and the
+    refits run in a Loop that stops where the Python loop breaks."""
+    pixels = g.op("Reshape", g.op("Transpose", small, perm=[1, 2, 0]), g.const([-1, 3], INT64))  # (n, 3)
+    ring = g.cast(g.maximum(g.op("Round", g.mul(g.const(segment._INSET, DOUBLE), g.cast(g.minimum(height, width),
+                                                                                          DOUBLE))),
+                            g.const(1.0, DOUBLE)), INT64)
+    zero, step = g.const(0, INT64, scalar=True), g.const(1, INT64, scalar=True)
+    rows = g.op("Unsqueeze", g.op("Range", zero, g.op("Squeeze", height), step), g.const([1], INT64))
+    cols = g.op("Unsqueeze", g.op("Range", zero, g.op("Squeeze", width), step), g.const([0], INT64))
+    inside = g.and_(g.op("GreaterOrEqual", rows, ring), g.op("Less", rows, g.sub(height, ring)),
+                    g.op("GreaterOrEqual", cols, ring), g.op("Less", cols, g.sub(width, ring)))
+    inside = g.op("Reshape", inside, g.const([-1], INT64))
+    min_pixels = g.const(float(segment._MIN_PIXELS))
+    too_few = g.op("Less", _count(g, inside), min_pixels)
+    centres = _starting_centres(g, pixels, _members(g, inside))
+
+    body = g.subgraph()
+    names = {key: g._name(key) for key in ("turn", "going", "garment", "centres", "failed")}
+    garment, body_centres = names["garment"], names["centres"]
+    members = _members(body, garment)
+    for _ in range(segment._KMEANS_STEPS):
+        body_centres = _kmeans_step(body, pixels, members, body_centres)
+    models = _mixtures(body, pixels, members, body_centres)
+    odds = _log_likelihood(body, pixels, models)  # (2, n)
+    odds = body.sub(body.op("Gather", odds, body.const(0, INT64, scalar=True), axis=0),
+                    body.op("Gather", odds, body.const(1, INT64, scalar=True), axis=0))
+    odds = body.op("Clip", odds, body.const(-20.0, scalar=True), body.const(20.0, scalar=True))
+    grid = body.op("Reshape", odds, body.op("Concat", body.const([1, 1], INT64), height, width, axis=0))
+    smoothed = _box_mean(body, grid, segment._SMOOTH_RADIUS)
+    split = body.and_(body.op("Greater", body.op("Reshape", smoothed, body.const([-1], INT64)), body.const(0.0)),
+                      inside)
+    too_small = body.op("Less", _count(body, split), min_pixels)
+    same = body.op("Not", _any(body, body.op("Xor", split, garment)))
+    going = body.op("Not", body.op("Or", too_small, same))
+    outputs = [
+        (body.op("Squeeze", going), BOOL, []),
+        (_select_mask(body, too_small, garment, split), BOOL, None),
+        (body_centres, FLOAT, None),
+        (too_small, BOOL, [1]),
+    ]
+    outs = [(body.rename(value, g._name("out")), dtype, shape) for value, dtype, shape in outputs]
+    body_graph = body.to_graph(
+        "refit", [value_info(names["turn"], INT64, []), value_info(names["going"], BOOL, []),
+                  value_info(garment, BOOL, None), value_info(names["centres"], FLOAT, None),
+                  value_info(names["failed"], BOOL, [1])],
+        [value_info(name, dtype, shape) for name, dtype, shape in outs])
+    final, _, failed = g.op("Loop", g.const(segment._ROUNDS, INT64, scalar=True),
+                               g.op("Squeeze", g.op("Not", too_few)), inside, centres,
+                               g.const(False, BOOL), body=body_graph, outputs=3)
+    failed = g.op("Or", failed, too_few)
+    mask = g.op("Reshape", final, g.op("Concat", height, width, axis=0))
+    return g.op("Not", failed), _fill_holes(g, mask)
+
+
+def _count(g: Graph, mask: str) -> str:
+    return g.op("ReduceSum", g.cast(mask, FLOAT), g.const([0], INT64), keepdims=1)
+
+
+def _members(g: Graph, garment: str) -> str:
+    """(2, n, 1) float weights: the garment's pixels, then the background's."""
+    both = g.op("Concat", g.op("Unsqueeze", garment, g.const([0], INT64)),
+                g.op("Unsqueeze", g.op("Not", garment), g.const([0], INT64)), axis=0)
+    return g.op("Unsqueeze", g.cast(both, FLOAT), g.const([2], INT64))
+
+
+def _squared_distances(g: Graph, x: str, centres: str) -> str:
+    """|x - c|^2 as segment computes it, for (n, 3) pixels and (2, k, 3) centres: (2, n, k)."""
+    xx = g.op("ReduceSum", g.mul(x, x), g.const([1], INT64), keepdims=1)  # (n, 1)
+    cc = g.op("Unsqueeze", g.op("ReduceSum", g.mul(centres, centres), g.const([2], INT64), keepdims=0),
+              g.const([1], INT64))  # (2, 1, k)
+    cross = g.op("MatMul", x, g.op("Transpose", centres, perm=[0, 2, 1]))  # (2, n, k)
+    return g.maximum(g.add(g.sub(xx, g.mul(g.const(2.0), cross)), cc), g.const(0.0))
+
+
+def _starting_centres(g: Graph, pixels: str, members: str) -> str:
+    """segment._fit_mixture's start: members' pixels at brightness quantiles, ties in pixel
+    order (2, k, 3)."""
+    k = segment._COMPONENTS
+    brightness = g.op("ReduceSum", pixels, g.const([1], INT64), keepdims=0)  # (n,)
+    member = g.op("Squeeze", members, g.const([2], INT64))  # (2, n)
+    key = g.where(g.cast(member, BOOL), g.op("Unsqueeze", brightness, g.const([0], INT64)), g.const(np.inf))
+    n = g.op("Gather", g.op("Shape", key), g.const([1], INT64))
+    order = g.op("TopK", key, n, axis=1, largest=0, sorted=1, outputs=2)[1]  # (2, n)
+    count = g.cast(g.op("ReduceSum", member, g.const([1], INT64), keepdims=1), DOUBLE)  # (2, 1)
+    # np.linspace(0, m - 1, k): j * ((m - 1) / (k - 1)), the last one exactly m - 1
+    step = g.div(g.sub(count, g.const(1.0, DOUBLE)), g.const(float(k - 1), DOUBLE))
+    positions = g.cast(g.op("Floor", g.mul(g.const(np.arange(k), DOUBLE), step)), INT64)  # (2, k)
+    positions = g.where(g.op("Equal", g.const(np.arange(k), INT64), g.const(k - 1, INT64)),
+                        g.cast(g.sub(count, g.const(1.0, DOUBLE)), INT64), positions)
+    chosen = g.op("GatherElements", order, positions, axis=1)  # (2, k) pixel indices
+    return g.op("Gather", pixels, chosen, axis=0)  # (2, k, 3)
+
+
+def _assignment(g: Graph, pixels: str, members: str, centres: str) -> tuple[str, str]:
+    """Distances (2, n, k) and the members' nearest centre, one-hot (2, n, k)."""
+    distances = _squared_distances(g, pixels, centres)
+    nearest = g.op("ArgMin", distances, axis=2, keepdims=1)  # (2, n, 1), first of equals as NumPy
+    onehot = g.cast(g.op("Equal", nearest, g.const(np.arange(segment._COMPONENTS), INT64)), FLOAT)
+    return distances, g.mul(onehot, members)
+
+
+def _kmeans_step(g: Graph, pixels: str, members: str, centres: str) -> str:
+    _, onehot = _assignment(g, pixels, members, centres)
+    counts = g.op("Unsqueeze", g.op("ReduceSum", onehot, g.const([1], INT64), keepdims=0), g.const([2], INT64))
+    sums = g.op("MatMul", g.op("Transpose", onehot, perm=[0, 2, 1]), pixels)  # (2, k, 3)
+    return g.where(g.op("Greater", counts, g.const(0.0)), g.div(sums, g.maximum(counts, g.const(1.0))), centres)
+
+
+def _mixtures(g: Graph, pixels: str, members: str, centres: str):
+    """segment._fit_mixture's result after the k-means steps: (centres, variances, weights)."""
+    distances, onehot = _assignment(g, pixels, members, centres)
+    counts = g.op("ReduceSum", onehot, g.const([1], INT64), keepdims=0)  # (2, k)
+    spread = g.op("ReduceSum", g.mul(onehot, distances), g.const([1], INT64), keepdims=0)
+    variances = g.maximum(g.div(g.div(spread, g.maximum(counts, g.const(1.0))), g.const(3.0)),
+                          g.const(segment._MIN_VARIANCE))
+    total = g.op("ReduceSum", counts, g.const([1], INT64), keepdims=1)
+    weights = g.div(g.add(counts, g.const(1.0)), g.add(total, g.const(float(segment._COMPONENTS))))
+    return centres, variances, weights
+
+
+def _log_likelihood(g: Graph, pixels: str, model) -> str:
+    """Per pixel log-likelihood under each of the two mixtures: (2, n)."""
+    centres, variances, weights = model
+    level = g.op("Unsqueeze", g.sub(g.op("Log", weights), g.mul(g.const(1.5), g.op("Log", variances))),
+                 g.const([1], INT64))  # (2, 1, k)
+    scale = g.op("Unsqueeze", g.mul(g.const(2.0), variances), g.const([1], INT64))
+    terms = g.sub(level, g.div(_squared_distances(g, pixels, centres), scale))  # (2, n, k)
+    top = g.op("ReduceMax", terms, axes=[2], keepdims=1)
+    spread = g.op("ReduceSum", g.op("Exp", g.sub(terms, top)), g.const([2], INT64), keepdims=0)
+    return g.add(g.op("Squeeze", top, g.const([2], INT64)), g.op("Log", spread))
+
+
+def _box_mean(g: Graph, grid: str, radius: int) -> str:
+    """segment._box_mean on a (1, 1, h, w) grid: edges repeated, (2r+1)^2 mean."""
+    padded = g.op("Pad", grid, g.const([0, 0, radius, radius, 0, 0, radius, radius], INT64), mode="edge")
+    size = 2 * radius + 1
+    return g.op("AveragePool", padded, kernel_shape=[size, size])
+
+
+def _fill_holes(g: Graph, mask: str) -> str:
+    """segment.fill_holes: grow 'outside' from the frame through background until it stops."""
+    background = g.op("Pad", g.cast(g.op("Not", mask), FLOAT), g.const([1, 1, 1, 1], INT64),
+                      g.const(1.0, scalar=True))
+    background = g.op("Unsqueeze", background, g.const([0, 1], INT64))  # (1, 1, h+2, w+2)
+    frame = g.op("Pad", g.mul(g.slice(background, g.const([1, 1], INT64), g.const([-1, -1], INT64),
+                                      g.const([2, 3], INT64)), g.const(0.0)),
+                 g.const([0, 0, 1, 1, 0, 0, 1, 1], INT64), g.const(1.0, scalar=True))
+    body = g.subgraph()
+    iteration, keep_going, outside = g._name("iteration"), g._name("keep_going"), g._name("outside")
+    grown = outside
+    for _ in range(4):  # a few growth steps per turn: growing past the fixed point changes nothing
+        vertical = body.op("MaxPool", grown, kernel_shape=[3, 1], pads=[1, 0, 1, 0])
+        horizontal = body.op("MaxPool", grown, kernel_shape=[1, 3], pads=[0, 1, 0, 1])
+        grown = body.mul(body.maximum(vertical, horizontal), background)
+    changed = body.op("ReduceMax", body.op("Abs", body.sub(grown, outside)), keepdims=0)
+    again = body.rename(body.cast(changed, BOOL), g._name("again"))
+    result = body.rename(grown, g._name("grown"))
+    body_graph = body.to_graph(
+        "grow", [value_info(iteration, INT64, []), value_info(keep_going, BOOL, []), value_info(outside, FLOAT, None)],
+        [value_info(again, BOOL, []), value_info(result, FLOAT, None)])
+    final = g.op("Loop", g.const(10_000, INT64, scalar=True), g.const(True, BOOL, scalar=True), frame,
+                 body=body_graph)
+    interior = g.slice(final, g.const([1, 1], INT64), g.const([-1, -1], INT64), g.const([2, 3], INT64))
+    return g.op("Not", g.cast(g.op("Squeeze", interior, g.const([0, 1], INT64)), BOOL))
