@@ -428,6 +428,29 @@ def _evaluate(pairs, folders, data_dir, no_test_set, corruption_images, threads,
         fail(str(exc))
 
 
+@main.command("serve-page")
+@click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True, help="whose end-to-end file the page runs")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True)
+@click.option("--ort-dir", type=click.Path(file_okay=False),
+              help="onnxruntime-web's dist folder  [default: the repository's web/node_modules/onnxruntime-web/dist]")
+def serve_page(model: str, host: str, port: int, ort_dir: str | None) -> None:
+    """Serve the browser page: photos are classified on the device by the end-to-end model
+    (preprocessing inside), with onnxruntime-web; nothing is uploaded."""
+    from .page import PageError, make_server
+
+    try:
+        server = make_server(model, host, port, ort_dir)
+    except (PageError, ModelError) as exc:
+        fail(str(exc))
+    address, bound = server.server_address[:2]
+    click.echo(f"edge-infer: serving the page on http://{address}:{bound}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def run() -> None:
     """Console-script entry: one line instead of a traceback for anything unexpected.
 

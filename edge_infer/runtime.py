@@ -73,6 +73,28 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
+def _check_sha256(path: Path, expected: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelError(f"{path}: sha256 {actual[:12]}... does not match the manifest ({expected[:12]}...); "
+                         "the file is corrupt or was replaced")
+
+
+def resolve_end_to_end(model: str) -> tuple[Path, dict]:
+    """The shipped end-to-end file of a model (preprocessing inside; models.json "end_to_end"),
+    checked against its sha256."""
+    for entry in load_manifest().get("end_to_end", []):
+        if entry["name"] == model:
+            path = MODELS_DIR / entry["file"]
+            if not path.is_file():
+                raise ModelError(f"{path}: shipped model file is missing; reinstall edge-infer")
+            _check_sha256(path, entry["sha256"])
+            return path, entry
+    shipped = [entry["name"] for entry in load_manifest().get("end_to_end", [])]
+    raise ModelError(f"{model}: no end-to-end model shipped (there is one for: {', '.join(shipped) or 'none'}); "
+                     f"build it with `python -m export.e2e --model {model}`")
+
+
 def resolve_model(model: str, precision: str | None = None) -> tuple[Path, dict | None]:
     """A shipped name (checked against its sha256) or a path to any ONNX or ORT-format file;
     precision None means the model's preferred one."""
@@ -84,12 +106,7 @@ def resolve_model(model: str, precision: str | None = None) -> tuple[Path, dict 
         path = MODELS_DIR / entry["file"]
         if not path.is_file():
             raise ModelError(f"{path}: shipped model file is missing; reinstall edge-infer")
-        actual = sha256_file(path)
-        if actual != entry["sha256"]:
-            raise ModelError(
-                f"{path}: sha256 {actual[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
-                "the file is corrupt or was replaced"
-            )
+        _check_sha256(path, entry["sha256"])
         return path, entry
     path = Path(model)
     if path.is_file():
