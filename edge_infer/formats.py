@@ -195,6 +195,16 @@ def benchmark_tables(result: dict) -> str:
         text += "\nEnd to end (decode + preprocess + infer; split measured single-threaded, ms per image)\n"
         text += render_table(rows, ["folder", "images", "img/s", "decode", "preprocess", "infer"],
                              align_right=range(1, 6))
+        graphs = [e for e in result["end_to_end"] if e.get("one_file")]
+        if graphs:
+            rows = [[", ".join(e["inputs"]), e["one_file"]["file"], str(e["one_file"]["images"]),
+                     f"{e['one_file']['decode_rgba_ms']:.3f}", f"{e['one_file']['graph_ms']['p50']:.3f}",
+                     f"{e['one_file']['graph_ms']['p90']:.3f}",
+                     f"{e['single_thread_ms_per_image']['preprocess'] + e['single_thread_ms_per_image']['inference']:.3f}"]
+                    for e in graphs]
+            text += ("\nOne model file (preprocessing inside the graph), one image at a time, one thread, ms\n")
+            text += render_table(rows, ["folder", "file", "images", "decode+RGBA", "graph p50", "graph p90",
+                                        "Python preprocess+infer"], align_right=range(2, 7))
     return text
 
 

@@ -30,6 +30,16 @@ def test_end_to_end_counts_images_and_splits_time(tmp_path):
     assert set(result["single_thread_ms_per_image"]) == {"decode", "preprocess", "inference"}
 
 
+def test_the_one_file_graph_is_timed_for_models_that_ship_one(tmp_path):
+    for i in range(3):
+        Image.new("RGB", (64, 48), (250, 250, 250)).save(tmp_path / f"{i}.jpg")
+    (tmp_path / "bad.png").write_bytes(b"x")
+    result = benchmark.end_to_end_graph([str(tmp_path)], "robust")
+    assert result["file"] == "robust.e2e.onnx" and result["images"] == 3  # the broken file is skipped
+    assert result["decode_rgba_ms"] > 0 and result["graph_ms"]["p50"] > 0 and result["graph_ms"]["runs"] == 3
+    assert benchmark.end_to_end_graph([str(tmp_path)], "model1") is None  # no end-to-end file shipped
+
+
 def test_machine_describes_the_cpu():
     info = benchmark.machine()
     assert info["logical_cores"] >= 1 and info["onnxruntime"] and isinstance(info["instruction_sets"], list)

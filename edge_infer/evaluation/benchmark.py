@@ -160,6 +160,40 @@ def end_to_end(inputs: list[str], model: str, precision: str | None = None, thre
     }
 
 
+def end_to_end_graph(inputs: list[str], model: str, recursive: bool = True, limit: int = 500) -> dict | None:
+    """The same images through the model's one-file end-to-end graph (preprocessing inside),
+    one at a time on one thread: ms per image for the caller's part (decode and RGBA bytes)
+    and for the graph. None when the model ships no end-to-end file."""
+    from ..preprocess import normalise_mode
+    from ..runtime import ModelError, resolve_end_to_end, session_options
+
+    try:
+        path, _ = resolve_end_to_end(model)
+    except ModelError:
+        return None
+    session = ort.InferenceSession(str(path), session_options(threads=1), providers=["CPUExecutionProvider"])
+    files = [f for f in image_io.collect(inputs, recursive=recursive).files if not f.error][:limit]
+    decode, graph = [], []
+    for item in files:
+        tick = time.perf_counter()
+        try:
+            rgba = np.asarray(normalise_mode(image_io.open_image(item.path)).convert("RGBA"))
+        except image_io.ImageError:
+            continue
+        mid = time.perf_counter()
+        session.run(None, {"rgba": rgba})
+        graph.append(time.perf_counter() - mid)
+        decode.append(mid - tick)
+    if not graph:
+        return None
+    return {"file": path.name, "images": len(graph), "decode_rgba_ms": 1e3 * float(np.mean(decode)),
+            "graph_ms": _percentiles_ms(graph)}
+
+
+def _percentiles_ms(samples_s: list[float]) -> dict:
+    return {key: value if key == "runs" else value / 1e3 for key, value in _percentiles(samples_s).items()}
+
+
 def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_BATCH_SIZES, threads: int = 1,
                   latency_runs: int = 2000, seconds: float = 1.0, folders=(), on_step=None) -> dict:
     """Everything `edge-infer benchmark` reports: the machine, the settings, model-only speed
@@ -175,7 +209,9 @@ def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_
     end = []
     for folder in folders:
         step(f"{folder} end to end")
-        end.append(end_to_end([folder], models[0], precisions[0] if len(precisions) == 1 else None))
+        result = end_to_end([folder], models[0], precisions[0] if len(precisions) == 1 else None)
+        result["one_file"] = end_to_end_graph([folder], models[0])
+        end.append(result)
     return {
         "machine": machine(),
         "settings": {"threads": threads, "batch_sizes": list(batch_sizes), "latency_runs": latency_runs,
