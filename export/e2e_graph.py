@@ -29,7 +29,8 @@ from edge_infer import preprocess
 from edge_infer import segment
 from edge_infer.classes import IMAGE_SIZE
 
-from .onnx_graph import BOOL, DOUBLE, FLOAT, INT64, UINT8, Graph, value_info
+from .e2e_segment import garment_mask
+from .onnx_graph import BOOL, DOUBLE, FLOAT, INT64, UINT8, Graph, any_, if_, if_pair, item, select_mask, value_info
 
 OPSET = 17
 _PRECISION_BITS = 22  # Pillow's fixed-point coefficients for 8-bit resampling (Resample.c)
@@ -58,7 +59,7 @@ def build_preprocessing(input_name: str = "rgba", output_name: str = "preprocess
 def preprocessing(g: Graph, rgba: str) -> str:
     """Append the preprocessing of `rgba` to g; returns the (1, 28, 28, 1) output's name."""
     shape = g.op("Shape", rgba)
-    height, width = _item(g, shape, 0), _item(g, shape, 1)
+    height, width = item(g, shape, 0), item(g, shape, 1)
     channels = g.const([2], INT64)  # sliced and transposed as bytes: a quarter of the memory traffic
     rgb = g.cast(g.op("Transpose", g.slice(rgba, g.const(0, INT64), g.const(3, INT64), channels), perm=[2, 0, 1]),
                  FLOAT)  # (3, H, W)
@@ -75,15 +76,15 @@ def preprocessing(g: Graph, rgba: str) -> str:
                                    then.const(255.0)))
     thumb_alpha = resample(then, alpha, thumb_h, thumb_w, BOX, reducing_gap=2.0)
     otherwise = g.subgraph()
-    flat, thumb_alpha = _if_pair(g, g.op("Not", opaque), then, (pasted, thumb_alpha),
+    flat, thumb_alpha = if_pair(g, g.op("Not", opaque), then, (pasted, thumb_alpha),
                                  otherwise, (rgb, otherwise.const(np.full((1, 1, 1), 255.0, np.float32))), "alpha")
 
     thumb = resample(g, flat, thumb_h, thumb_w, BOX, reducing_gap=2.0)
     colour_foreground, background_grey, spread = _colour_foreground(g, thumb)
     # the alpha channel says where the object is, unless it is all or nothing
     alpha_foreground = g.op("Squeeze", g.op("Greater", thumb_alpha, g.const(127.0)), g.const([0], INT64))
-    use_alpha = g.and_(_any(g, alpha_foreground), _any(g, g.op("Not", alpha_foreground)))
-    thumb_foreground = _select_mask(g, use_alpha, alpha_foreground, colour_foreground)
+    use_alpha = g.and_(any_(g, alpha_foreground), any_(g, g.op("Not", alpha_foreground)))
+    thumb_foreground = select_mask(g, use_alpha, alpha_foreground, colour_foreground)
     background = g.where(use_alpha, g.const(255.0, DOUBLE), background_grey)
 
     wants_segment = g.and_(opaque, g.op("Greater", spread, g.const(preprocess._SEGMENT_SPREAD, DOUBLE)))
@@ -92,7 +93,7 @@ def preprocessing(g: Graph, rgba: str) -> str:
 
     # the central mass's box, in the foreground's grid, then in the image
     fg_shape = g.op("Shape", foreground)
-    fg_h, fg_w = _item(g, fg_shape, 0), _item(g, fg_shape, 1)
+    fg_h, fg_w = item(g, fg_shape, 0), item(g, fg_shape, 1)
     fg = g.cast(foreground, DOUBLE)
     left, right = _mass_span(g, g.op("ReduceSum", fg, g.const([0], INT64), keepdims=0), fg_w)
     top, bottom = _mass_span(g, g.op("ReduceSum", fg, g.const([1], INT64), keepdims=0), fg_h)
@@ -111,7 +112,7 @@ def preprocessing(g: Graph, rgba: str) -> str:
 
     grey = _luma(g, crop)  # (1, h, w)
     grey_shape = g.op("Shape", grey)
-    crop_h, crop_w = _item(g, grey_shape, 1), _item(g, grey_shape, 2)
+    crop_h, crop_w = item(g, grey_shape, 1), item(g, grey_shape, 2)
     longest = g.cast(g.maximum(crop_h, crop_w), DOUBLE)
     scale = g.div(g.const(float(IMAGE_SIZE), DOUBLE), longest)
     one = g.const(1, INT64)
@@ -141,13 +142,13 @@ def preprocessing(g: Graph, rgba: str) -> str:
     size28 = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
     then = g.subgraph()
     check = _fashion_mnist_form(then, rgb, height, width, opaque)
-    passes_through = _if(g, size28, then, check, g.subgraph(), g.const(False, BOOL), BOOL, "fashion_mnist_form")
+    passes_through = if_(g, size28, then, check, g.subgraph(), g.const(False, BOOL), BOOL, "fashion_mnist_form")
     # (any picture is cut or padded to 28x28 here so that both sides of the Where have one shape)
     first = g.slice(rgb, g.const([0, 0, 0], INT64), g.const([1, IMAGE_SIZE, IMAGE_SIZE], INT64),
                     g.const([0, 1, 2], INT64))
     first_shape = g.op("Shape", first)
-    ready = g.op("Pad", first, g.op("Concat", g.const([0, 0, 0, 0], INT64), g.sub(size, _item(g, first_shape, 1)),
-                                    g.sub(size, _item(g, first_shape, 2)), axis=0))
+    ready = g.op("Pad", first, g.op("Concat", g.const([0, 0, 0, 0], INT64), g.sub(size, item(g, first_shape, 1)),
+                                    g.sub(size, item(g, first_shape, 2)), axis=0))
     ready = g.div(ready, g.const(255.0))
     result = g.where(passes_through, ready, canvas)
     return g.op("Reshape", result, g.const([1, IMAGE_SIZE, IMAGE_SIZE, 1], INT64))
@@ -156,44 +157,10 @@ def preprocessing(g: Graph, rgba: str) -> str:
 # --- small pieces ---------------------------------------------------------------------------
 
 
-def _item(g: Graph, shape: str, index: int) -> str:
-    return g.op("Gather", shape, g.const([index], INT64))
-
-
 def _round(g: Graph, value: str) -> str:
     """Round half up and clamp to 0..255, as Pillow stores a computed 8-bit value."""
     rounded = g.op("Floor", g.add(value, g.const(0.5)))
     return g.op("Clip", rounded, g.const(0.0, scalar=True), g.const(255.0, scalar=True))
-
-
-def _if(g: Graph, condition: str, then: Graph, then_value: str, otherwise: Graph, else_value: str,
-        dtype: int, name: str) -> str:
-    """An If node choosing between a value computed in `then` and one from `otherwise` (either
-    graph may be empty and return an outer value)."""
-    then_out = then.rename(then_value, g._name(name + "_then"))
-    else_out = otherwise.rename(else_value, g._name(name + "_else"))
-    return g.op("If", condition,
-                then_branch=then.to_graph(name + "_then", [], [value_info(then_out, dtype, None)]),
-                else_branch=otherwise.to_graph(name + "_else", [], [value_info(else_out, dtype, None)]))
-
-
-def _if_pair(g: Graph, condition: str, then: Graph, then_values: tuple[str, str], otherwise: Graph,
-             else_values: tuple[str, str], name: str) -> tuple[str, str]:
-    """An If node with two float outputs."""
-    then_outs = [then.rename(value, g._name(name + "_then")) for value in then_values]
-    else_outs = [otherwise.rename(value, g._name(name + "_else")) for value in else_values]
-    return g.op("If", condition, outputs=2,
-                then_branch=then.to_graph(name + "_then", [], [value_info(v, FLOAT, None) for v in then_outs]),
-                else_branch=otherwise.to_graph(name + "_else", [], [value_info(v, FLOAT, None) for v in else_outs]))
-
-
-def _select_mask(g: Graph, condition: str, a: str, b: str) -> str:
-    """Where() for bool tensors, which onnxruntime's Where does not take."""
-    return g.op("Or", g.op("And", condition, a), g.op("And", g.op("Not", condition), b))
-
-
-def _any(g: Graph, mask: str) -> str:
-    return g.cast(g.op("ReduceMax", g.cast(mask, FLOAT), keepdims=0), BOOL)
 
 
 def _thumbnail_size(g: Graph, height: str, width: str, limit: int) -> tuple[str, str]:
@@ -230,7 +197,7 @@ def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reduci
     """Pillow's Image.resize of a (C, h, w) 8-bit image: reduce() by whole factors first when
     reducing_gap asks for it, then the filter horizontally, then vertically, 8 bits after each."""
     shape = g.op("Shape", image)
-    height, width = _item(g, shape, 1), _item(g, shape, 2)
+    height, width = item(g, shape, 1), item(g, shape, 2)
     in_w, in_h = g.cast(width, DOUBLE), g.cast(height, DOUBLE)
     end_w, end_h = in_w, in_h
     if reducing_gap is not None:
@@ -240,13 +207,13 @@ def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reduci
         factor_h = g.maximum(one, g.op("Floor", g.div(g.div(in_h, g.cast(out_h, DOUBLE)), gap)))
         then = g.subgraph()
         reduced = _reduce(then, image, height, width, then.cast(factor_h, INT64), then.cast(factor_w, INT64))
-        image = _if(g, g.op("Or", g.op("Greater", factor_w, one), g.op("Greater", factor_h, one)),
+        image = if_(g, g.op("Or", g.op("Greater", factor_w, one), g.op("Greater", factor_h, one)),
                     then, reduced, g.subgraph(), image, FLOAT, "reduced")
         # the box left to resample, in the reduced image (Pillow passes it as a C float)
         end_w = g.cast(g.cast(g.div(in_w, factor_w), FLOAT), DOUBLE)
         end_h = g.cast(g.cast(g.div(in_h, factor_h), FLOAT), DOUBLE)
         shape = g.op("Shape", image)
-        height, width = _item(g, shape, 1), _item(g, shape, 2)
+        height, width = item(g, shape, 1), item(g, shape, 2)
     image = _resample_axis(g, image, 2, width, end_w, out_w, kind)
     return _resample_axis(g, image, 1, height, end_h, out_h, kind)
 
@@ -309,7 +276,7 @@ def _reduce(g: Graph, image: str, height: str, width: str, factor_h: str, factor
     pads = g.op("Concat", zero, zero, zero, zero, g.sub(g.mul(blocks_h, factor_h), height),
                 g.sub(g.mul(blocks_w, factor_w), width), axis=0)
     padded = g.op("Pad", image, pads, g.const(0.0, scalar=True))
-    channels = _item(g, g.op("Shape", image), 0)
+    channels = item(g, g.op("Shape", image), 0)
     sums = g.op("Reshape", padded, g.op("Concat", channels, blocks_h, factor_h, blocks_w, factor_w, axis=0))
     sums = g.op("ReduceSum", sums, g.const([2, 4], INT64), keepdims=0)  # (C, blocks_h, blocks_w)
     count_w = g.minimum(factor_w, g.sub(width, g.mul(g.op("Range", g.const(0, INT64, scalar=True),
@@ -401,7 +368,7 @@ def _box_blur_constants(radius: float, passes: int = 3) -> tuple[int, int, int]:
 
 def _box_blur_pass(g: Graph, image: str, axis: int, radius: int, inner: int, outer: int) -> str:
     """One box-blur pass along `axis` of a (C, h, w) image, edges repeated, rounded as Pillow."""
-    length = _item(g, g.op("Shape", image), axis)
+    length = item(g, g.op("Shape", image), axis)
     reach = radius + 1
     zeros = [0, 0, 0]
     pads = zeros.copy()
@@ -447,7 +414,7 @@ def _unsharp_mask(g: Graph, image: str, radius: float, percent: int, threshold: 
 def _colour_foreground(g: Graph, thumb: str) -> tuple[str, str, str]:
     """preprocess._colour_foreground: (foreground (h, w) bool, background grey, border spread)."""
     shape = g.op("Shape", thumb)
-    height, width = _item(g, shape, 1), _item(g, shape, 2)
+    height, width = item(g, shape, 1), item(g, shape, 2)
     shortest = g.cast(g.minimum(height, width), DOUBLE)
     ring = g.cast(g.maximum(g.op("Round", g.mul(g.const(preprocess._BORDER_FRACTION, DOUBLE), shortest)),
                             g.const(1.0, DOUBLE)), INT64)
@@ -521,7 +488,7 @@ def _paste_on_white_if(g: Graph, segmented: str, crop: str, mask: str) -> str:
     """When segmented, the crop pasted through its (bilinear-resized) mask onto white."""
     then = g.subgraph()
     shape = then.op("Shape", crop)
-    height, width = _item(then, shape, 1), _item(then, shape, 2)
+    height, width = item(then, shape, 1), item(then, shape, 2)
     weight = resample(then, then.op("Unsqueeze", then.mul(mask, then.const(255.0)), then.const([0], INT64)),
                       height, width, BILINEAR, reducing_gap=None)
     pasted = _round(then, then.div(then.add(then.mul(crop, weight),
@@ -539,7 +506,7 @@ def _fashion_mnist_form(g: Graph, rgb: str, height: str, width: str, opaque: str
     size = g.const(IMAGE_SIZE, INT64)
     square = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
     red = g.slice(rgb, g.const(0, INT64), g.const(1, INT64), g.const(0, INT64))
-    grey = g.op("Not", _any(g, g.op("Not", g.op("Equal", rgb, red))))
+    grey = g.op("Not", any_(g, g.op("Not", g.op("Equal", rgb, red))))
     # the four corners' median (they exist whatever the size; only used when square)
     last_h, last_w = g.sub(height, g.const(1, INT64)), g.sub(width, g.const(1, INT64))
     zero = g.const(0, INT64)
@@ -562,10 +529,10 @@ def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) ->
     and found a garment, else the thumbnail's own foreground."""
     then = g.subgraph()
     shape = then.op("Shape", thumb)
-    small_h, small_w = _thumbnail_size(then, _item(then, shape, 1), _item(then, shape, 2), segment.SEGMENT_SIZE)
+    small_h, small_w = _thumbnail_size(then, item(then, shape, 1), item(then, shape, 2), segment.SEGMENT_SIZE)
     small = resample(then, thumb, small_h, small_w, BOX, reducing_gap=2.0)
     small = gaussian_blur(then, small, 1.0)
-    found, mask = _garment_mask(then, small, small_h, small_w)
+    found, mask = garment_mask(then, small, small_h, small_w)
     inner = then.subgraph()
     out_mask = inner.rename(mask, then._name("garment"))
     keep = then.subgraph()
@@ -587,170 +554,3 @@ def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) ->
     )
 
 
-def _garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, str]:
-    """segment.garment_mask on a (3, h, w) image: (found [1] bool, mask (h, w) bool).
-
-    The garment and background mixtures are fitted side by side (a leading axis of 2), and the
-    refits run in a Loop that stops where the Python loop breaks."""
-    pixels = g.op("Reshape", g.op("Transpose", small, perm=[1, 2, 0]), g.const([-1, 3], INT64))  # (n, 3)
-    ring = g.cast(g.maximum(g.op("Round", g.mul(g.const(segment._INSET, DOUBLE), g.cast(g.minimum(height, width),
-                                                                                          DOUBLE))),
-                            g.const(1.0, DOUBLE)), INT64)
-    zero, step = g.const(0, INT64, scalar=True), g.const(1, INT64, scalar=True)
-    rows = g.op("Unsqueeze", g.op("Range", zero, g.op("Squeeze", height), step), g.const([1], INT64))
-    cols = g.op("Unsqueeze", g.op("Range", zero, g.op("Squeeze", width), step), g.const([0], INT64))
-    inside = g.and_(g.op("GreaterOrEqual", rows, ring), g.op("Less", rows, g.sub(height, ring)),
-                    g.op("GreaterOrEqual", cols, ring), g.op("Less", cols, g.sub(width, ring)))
-    inside = g.op("Reshape", inside, g.const([-1], INT64))
-    min_pixels = g.const(float(segment._MIN_PIXELS))
-    too_few = g.op("Less", _count(g, inside), min_pixels)
-    centres = _starting_centres(g, pixels, _members(g, inside))
-
-    body = g.subgraph()
-    names = {key: g._name(key) for key in ("turn", "going", "garment", "centres", "failed")}
-    garment, body_centres = names["garment"], names["centres"]
-    members = _members(body, garment)
-    for _ in range(segment._KMEANS_STEPS):
-        body_centres = _kmeans_step(body, pixels, members, body_centres)
-    models = _mixtures(body, pixels, members, body_centres)
-    odds = _log_likelihood(body, pixels, models)  # (2, n)
-    odds = body.sub(body.op("Gather", odds, body.const(0, INT64, scalar=True), axis=0),
-                    body.op("Gather", odds, body.const(1, INT64, scalar=True), axis=0))
-    odds = body.op("Clip", odds, body.const(-20.0, scalar=True), body.const(20.0, scalar=True))
-    grid = body.op("Reshape", odds, body.op("Concat", body.const([1, 1], INT64), height, width, axis=0))
-    smoothed = _box_mean(body, grid, segment._SMOOTH_RADIUS)
-    split = body.and_(body.op("Greater", body.op("Reshape", smoothed, body.const([-1], INT64)), body.const(0.0)),
-                      inside)
-    too_small = body.op("Less", _count(body, split), min_pixels)
-    same = body.op("Not", _any(body, body.op("Xor", split, garment)))
-    going = body.op("Not", body.op("Or", too_small, same))
-    outputs = [
-        (body.op("Squeeze", going), BOOL, []),
-        (_select_mask(body, too_small, garment, split), BOOL, None),
-        (body_centres, FLOAT, None),
-        (too_small, BOOL, [1]),
-    ]
-    outs = [(body.rename(value, g._name("out")), dtype, shape) for value, dtype, shape in outputs]
-    body_graph = body.to_graph(
-        "refit", [value_info(names["turn"], INT64, []), value_info(names["going"], BOOL, []),
-                  value_info(garment, BOOL, None), value_info(names["centres"], FLOAT, None),
-                  value_info(names["failed"], BOOL, [1])],
-        [value_info(name, dtype, shape) for name, dtype, shape in outs])
-    final, _, failed = g.op("Loop", g.const(segment._ROUNDS, INT64, scalar=True),
-                               g.op("Squeeze", g.op("Not", too_few)), inside, centres,
-                               g.const(False, BOOL), body=body_graph, outputs=3)
-    failed = g.op("Or", failed, too_few)
-    mask = g.op("Reshape", final, g.op("Concat", height, width, axis=0))
-    return g.op("Not", failed), _fill_holes(g, mask)
-
-
-def _count(g: Graph, mask: str) -> str:
-    return g.op("ReduceSum", g.cast(mask, FLOAT), g.const([0], INT64), keepdims=1)
-
-
-def _members(g: Graph, garment: str) -> str:
-    """(2, n, 1) float weights: the garment's pixels, then the background's."""
-    both = g.op("Concat", g.op("Unsqueeze", garment, g.const([0], INT64)),
-                g.op("Unsqueeze", g.op("Not", garment), g.const([0], INT64)), axis=0)
-    return g.op("Unsqueeze", g.cast(both, FLOAT), g.const([2], INT64))
-
-
-def _squared_distances(g: Graph, x: str, centres: str) -> str:
-    """|x - c|^2 as segment computes it, for (n, 3) pixels and (2, k, 3) centres: (2, n, k)."""
-    xx = g.op("ReduceSum", g.mul(x, x), g.const([1], INT64), keepdims=1)  # (n, 1)
-    cc = g.op("Unsqueeze", g.op("ReduceSum", g.mul(centres, centres), g.const([2], INT64), keepdims=0),
-              g.const([1], INT64))  # (2, 1, k)
-    cross = g.op("MatMul", x, g.op("Transpose", centres, perm=[0, 2, 1]))  # (2, n, k)
-    return g.maximum(g.add(g.sub(xx, g.mul(g.const(2.0), cross)), cc), g.const(0.0))
-
-
-def _starting_centres(g: Graph, pixels: str, members: str) -> str:
-    """segment._fit_mixture's start: members' pixels at brightness quantiles, ties in pixel
-    order (2, k, 3)."""
-    k = segment._COMPONENTS
-    brightness = g.op("ReduceSum", pixels, g.const([1], INT64), keepdims=0)  # (n,)
-    member = g.op("Squeeze", members, g.const([2], INT64))  # (2, n)
-    key = g.where(g.cast(member, BOOL), g.op("Unsqueeze", brightness, g.const([0], INT64)), g.const(np.inf))
-    n = g.op("Gather", g.op("Shape", key), g.const([1], INT64))
-    order = g.op("TopK", key, n, axis=1, largest=0, sorted=1, outputs=2)[1]  # (2, n)
-    count = g.cast(g.op("ReduceSum", member, g.const([1], INT64), keepdims=1), DOUBLE)  # (2, 1)
-    # np.linspace(0, m - 1, k): j * ((m - 1) / (k - 1)), the last one exactly m - 1
-    step = g.div(g.sub(count, g.const(1.0, DOUBLE)), g.const(float(k - 1), DOUBLE))
-    positions = g.cast(g.op("Floor", g.mul(g.const(np.arange(k), DOUBLE), step)), INT64)  # (2, k)
-    positions = g.where(g.op("Equal", g.const(np.arange(k), INT64), g.const(k - 1, INT64)),
-                        g.cast(g.sub(count, g.const(1.0, DOUBLE)), INT64), positions)
-    chosen = g.op("GatherElements", order, positions, axis=1)  # (2, k) pixel indices
-    return g.op("Gather", pixels, chosen, axis=0)  # (2, k, 3)
-
-
-def _assignment(g: Graph, pixels: str, members: str, centres: str) -> tuple[str, str]:
-    """Distances (2, n, k) and the members' nearest centre, one-hot (2, n, k)."""
-    distances = _squared_distances(g, pixels, centres)
-    nearest = g.op("ArgMin", distances, axis=2, keepdims=1)  # (2, n, 1), first of equals as NumPy
-    onehot = g.cast(g.op("Equal", nearest, g.const(np.arange(segment._COMPONENTS), INT64)), FLOAT)
-    return distances, g.mul(onehot, members)
-
-
-def _kmeans_step(g: Graph, pixels: str, members: str, centres: str) -> str:
-    _, onehot = _assignment(g, pixels, members, centres)
-    counts = g.op("Unsqueeze", g.op("ReduceSum", onehot, g.const([1], INT64), keepdims=0), g.const([2], INT64))
-    sums = g.op("MatMul", g.op("Transpose", onehot, perm=[0, 2, 1]), pixels)  # (2, k, 3)
-    return g.where(g.op("Greater", counts, g.const(0.0)), g.div(sums, g.maximum(counts, g.const(1.0))), centres)
-
-
-def _mixtures(g: Graph, pixels: str, members: str, centres: str):
-    """segment._fit_mixture's result after the k-means steps: (centres, variances, weights)."""
-    distances, onehot = _assignment(g, pixels, members, centres)
-    counts = g.op("ReduceSum", onehot, g.const([1], INT64), keepdims=0)  # (2, k)
-    spread = g.op("ReduceSum", g.mul(onehot, distances), g.const([1], INT64), keepdims=0)
-    variances = g.maximum(g.div(g.div(spread, g.maximum(counts, g.const(1.0))), g.const(3.0)),
-                          g.const(segment._MIN_VARIANCE))
-    total = g.op("ReduceSum", counts, g.const([1], INT64), keepdims=1)
-    weights = g.div(g.add(counts, g.const(1.0)), g.add(total, g.const(float(segment._COMPONENTS))))
-    return centres, variances, weights
-
-
-def _log_likelihood(g: Graph, pixels: str, model) -> str:
-    """Per pixel log-likelihood under each of the two mixtures: (2, n)."""
-    centres, variances, weights = model
-    level = g.op("Unsqueeze", g.sub(g.op("Log", weights), g.mul(g.const(1.5), g.op("Log", variances))),
-                 g.const([1], INT64))  # (2, 1, k)
-    scale = g.op("Unsqueeze", g.mul(g.const(2.0), variances), g.const([1], INT64))
-    terms = g.sub(level, g.div(_squared_distances(g, pixels, centres), scale))  # (2, n, k)
-    top = g.op("ReduceMax", terms, axes=[2], keepdims=1)
-    spread = g.op("ReduceSum", g.op("Exp", g.sub(terms, top)), g.const([2], INT64), keepdims=0)
-    return g.add(g.op("Squeeze", top, g.const([2], INT64)), g.op("Log", spread))
-
-
-def _box_mean(g: Graph, grid: str, radius: int) -> str:
-    """segment._box_mean on a (1, 1, h, w) grid: edges repeated, (2r+1)^2 mean."""
-    padded = g.op("Pad", grid, g.const([0, 0, radius, radius, 0, 0, radius, radius], INT64), mode="edge")
-    size = 2 * radius + 1
-    return g.op("AveragePool", padded, kernel_shape=[size, size])
-
-
-def _fill_holes(g: Graph, mask: str) -> str:
-    """segment.fill_holes: grow 'outside' from the frame through background until it stops."""
-    background = g.op("Pad", g.cast(g.op("Not", mask), FLOAT), g.const([1, 1, 1, 1], INT64),
-                      g.const(1.0, scalar=True))
-    background = g.op("Unsqueeze", background, g.const([0, 1], INT64))  # (1, 1, h+2, w+2)
-    frame = g.op("Pad", g.mul(g.slice(background, g.const([1, 1], INT64), g.const([-1, -1], INT64),
-                                      g.const([2, 3], INT64)), g.const(0.0)),
-                 g.const([0, 0, 1, 1, 0, 0, 1, 1], INT64), g.const(1.0, scalar=True))
-    body = g.subgraph()
-    iteration, keep_going, outside = g._name("iteration"), g._name("keep_going"), g._name("outside")
-    grown = outside
-    for _ in range(4):  # a few growth steps per turn: growing past the fixed point changes nothing
-        vertical = body.op("MaxPool", grown, kernel_shape=[3, 1], pads=[1, 0, 1, 0])
-        horizontal = body.op("MaxPool", grown, kernel_shape=[1, 3], pads=[0, 1, 0, 1])
-        grown = body.mul(body.maximum(vertical, horizontal), background)
-    changed = body.op("ReduceMax", body.op("Abs", body.sub(grown, outside)), keepdims=0)
-    again = body.rename(body.cast(changed, BOOL), g._name("again"))
-    result = body.rename(grown, g._name("grown"))
-    body_graph = body.to_graph(
-        "grow", [value_info(iteration, INT64, []), value_info(keep_going, BOOL, []), value_info(outside, FLOAT, None)],
-        [value_info(again, BOOL, []), value_info(result, FLOAT, None)])
-    final = g.op("Loop", g.const(10_000, INT64, scalar=True), g.const(True, BOOL, scalar=True), frame,
-                 body=body_graph)
-    interior = g.slice(final, g.const([1, 1], INT64), g.const([-1, -1], INT64), g.const([2, 3], INT64))
-    return g.op("Not", g.cast(g.op("Squeeze", interior, g.const([0, 1], INT64)), BOOL))

@@ -102,3 +102,40 @@ class Graph:
 
 def value_info(name: str, dtype: int, shape: list) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, dtype, shape)
+
+
+# --- helpers for graphs of pictures: shapes, masks, branches ---
+
+
+def item(g: Graph, shape: str, index: int) -> str:
+    return g.op("Gather", shape, g.const([index], INT64))
+
+
+def if_(g: Graph, condition: str, then: Graph, then_value: str, otherwise: Graph, else_value: str,
+        dtype: int, name: str) -> str:
+    """An If node choosing between a value computed in `then` and one from `otherwise` (either
+    graph may be empty and return an outer value)."""
+    then_out = then.rename(then_value, g._name(name + "_then"))
+    else_out = otherwise.rename(else_value, g._name(name + "_else"))
+    return g.op("If", condition,
+                then_branch=then.to_graph(name + "_then", [], [value_info(then_out, dtype, None)]),
+                else_branch=otherwise.to_graph(name + "_else", [], [value_info(else_out, dtype, None)]))
+
+
+def if_pair(g: Graph, condition: str, then: Graph, then_values: tuple[str, str], otherwise: Graph,
+             else_values: tuple[str, str], name: str) -> tuple[str, str]:
+    """An If node with two float outputs."""
+    then_outs = [then.rename(value, g._name(name + "_then")) for value in then_values]
+    else_outs = [otherwise.rename(value, g._name(name + "_else")) for value in else_values]
+    return g.op("If", condition, outputs=2,
+                then_branch=then.to_graph(name + "_then", [], [value_info(v, FLOAT, None) for v in then_outs]),
+                else_branch=otherwise.to_graph(name + "_else", [], [value_info(v, FLOAT, None) for v in else_outs]))
+
+
+def select_mask(g: Graph, condition: str, a: str, b: str) -> str:
+    """Where() for bool tensors, which onnxruntime's Where does not take."""
+    return g.op("Or", g.op("And", condition, a), g.op("And", g.op("Not", condition), b))
+
+
+def any_(g: Graph, mask: str) -> str:
+    return g.cast(g.op("ReduceMax", g.cast(mask, FLOAT), keepdims=0), BOOL)

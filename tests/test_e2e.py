@@ -14,8 +14,8 @@ from edge_infer import segment
 from edge_infer.classifier import Classifier
 from edge_infer.preprocess import robust
 from edge_infer.runtime import MODELS_DIR
-from export import e2e, e2e_graph
-from export.onnx_graph import FLOAT, Graph, value_info
+from export import e2e, e2e_graph, e2e_segment
+from export.onnx_graph import FLOAT, Graph, item, value_info
 from onnx import helper
 
 
@@ -114,7 +114,7 @@ def test_the_garment_mask_is_the_segmenters():
 
         def build(g, name):
             shape = g.op("Shape", name)
-            found, mask = e2e_graph._garment_mask(g, name, e2e_graph._item(g, shape, 1), e2e_graph._item(g, shape, 2))
+            found, mask = e2e_segment.garment_mask(g, name, item(g, shape, 1), item(g, shape, 2))
             return g.cast(mask, FLOAT)
 
         out = _function_session(build).run(None, {"image": pixels.transpose(2, 0, 1).copy()})[0]
