@@ -2,6 +2,7 @@
 onnxruntime-web answers as `edge-infer classify` does."""
 
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -38,14 +39,16 @@ def _answers_in_chromium(folder: Path) -> list[dict]:
     serve_in_background(server)
     url = f"http://127.0.0.1:{server.server_address[1]}/?selftest=images/index.json"
     try:
-        with tempfile.TemporaryDirectory() as profile:
+        # (Chromium's helper processes may still be writing its profile as it is removed)
+        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
             browser = subprocess.Popen(
                 [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 f"--user-data-dir={profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 f"--user-data-dir={profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
             try:
                 finished = server.selftest_done.wait(240)
             finally:
-                browser.terminate()
+                os.killpg(browser.pid, signal.SIGTERM)  # the browser and its helper processes
                 browser.wait(30)
     finally:
         server.shutdown()

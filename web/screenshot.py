@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ class DevTools:
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
              "--remote-debugging-pipe", f"--user-data-dir={profile}"],
             pass_fds=(3, 4, to_browser_read, from_browser_write), preexec_fn=wire_fds,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(to_browser_read)
         os.close(from_browser_write)
         self._buffer = b""
@@ -66,7 +67,7 @@ class DevTools:
                 return reply.get("result", {})
 
     def close(self) -> None:
-        self.process.terminate()
+        os.killpg(self.process.pid, signal.SIGTERM)  # the browser and its helper processes
         self.process.wait(30)
 
 
