@@ -342,9 +342,14 @@ def _sinc(g: Graph, x: str) -> str:
 
 def _luma(g: Graph, rgb: str) -> str:
     """Pillow's RGB to L: (R 19595 + G 38470 + B 7471 + 2^15) >> 16, exact in float32."""
-    weights = g.const(np.array([19595.0, 38470.0, 7471.0], dtype=np.float32).reshape(3, 1, 1))
-    total = g.op("ReduceSum", g.mul(rgb, weights), g.const([0], INT64), keepdims=1)
-    return g.op("Floor", g.div(g.add(total, g.const(32768.0)), g.const(65536.0)))
+    weights = g.const(np.array([[19595.0, 38470.0, 7471.0]], dtype=np.float32))
+    shape = g.op("Shape", rgb)
+    flat = g.op("Reshape", rgb, g.const([3, -1], INT64))
+    total = g.op("MatMul", weights, flat)  # whole numbers below 2^24: exact whatever the order
+    scaled = g.mul(g.add(total, g.const(32768.0)), g.const(1.0 / 65536.0))  # a power of two: exact
+    return g.op("Reshape", g.op("Floor", scaled), g.op("Concat", g.const([1], INT64),
+                                                       g.slice(shape, g.const(1, INT64), g.const(3, INT64),
+                                                               g.const(0, INT64)), axis=0))
 
 
 # --- blur and sharpening as Pillow does them -------------------------------------------------
@@ -491,15 +496,11 @@ def _paste_on_white_if(g: Graph, segmented: str, crop: str, mask: str) -> str:
     height, width = item(then, shape, 1), item(then, shape, 2)
     weight = resample(then, then.op("Unsqueeze", then.mul(mask, then.const(255.0)), then.const([0], INT64)),
                       height, width, BILINEAR, reducing_gap=None)
-    pasted = _round(then, then.div(then.add(then.mul(crop, weight),
-                                            then.mul(then.const(255.0), then.sub(then.const(255.0), weight))),
-                                   then.const(255.0)))
-    out_then = then.rename(pasted, g._name("pasted"))
-    otherwise = g.subgraph()
-    out_else = otherwise.rename(crop, g._name("unpasted"))
-    return g.op("If", segmented,
-                then_branch=then.to_graph("paste", [], [value_info(out_then, FLOAT, None)]),
-                else_branch=otherwise.to_graph("keep", [], [value_info(out_else, FLOAT, None)]))
+    # Pillow's paste: round((c m + 255 (255 - m)) / 255) = floor((c - 255) m / 255 + 255.5), which
+    # never lands within float32's error of a whole number (255 is odd), and needs no clipping
+    pasted = then.op("Floor", then.add(then.div(then.mul(then.sub(crop, then.const(255.0)), weight),
+                                                then.const(255.0)), then.const(255.5)))
+    return if_(g, segmented, then, pasted, g.subgraph(), crop, FLOAT, "pasted")
 
 
 def _fashion_mnist_form(g: Graph, rgb: str, height: str, width: str, opaque: str) -> str:
