@@ -267,6 +267,9 @@ def list_models(fmt):
     ]
     click.echo(formats.render_table(rows, ["model", "precision", "file", "params", "size", "test acc"],
                                     align_right=[3, 4, 5]), nl=False)
+    for e in manifest.get("end_to_end", []):
+        click.echo(f"\n{e['file']}: {e['name']} ({e['precision']}) with preprocessing {e['preprocessing']} "
+                   f"inside, one file for any onnxruntime ({e['bytes'] / 1024:.0f} KiB; edge-infer serve-page)")
 
 
 @main.command()

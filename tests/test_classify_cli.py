@@ -290,6 +290,7 @@ def test_models_marks_the_default_and_info_has_a_table():
     listing = run_cli("models").stdout
     assert [line for line in listing.splitlines() if "(default)" in line] == [
         next(line for line in listing.splitlines() if line.startswith("robust") and "int8" in line)]
+    assert "robust.e2e.onnx: robust (int8) with preprocessing" in listing
     table = run_cli("info", "-f", "table")
     assert table.exit_code == 0 and table.stdout.splitlines()[0].split() == ["key", "value"]
     assert "robust.int8.onnx" in table.stdout
