@@ -14,6 +14,7 @@ import threading
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import onnxruntime as ort
 
@@ -25,6 +26,11 @@ DEFAULT_ORT_DIR = Path(__file__).resolve().parent.parent / "web" / "node_modules
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
           ".json": "application/json", ".html": "text/html; charset=utf-8", ".onnx": "application/octet-stream"}
+
+
+def _content_type(name: str) -> str:
+    suffix = Path(name).suffix or ".html"  # "/" is the page
+    return _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class PageError(Exception):
@@ -61,13 +67,16 @@ class _Handler(BaseHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        path = self.path.split("?", 1)[0]
-        if path in self.routes:
-            body = self.routes[path]
-            self._send(body() if callable(body) else body, path)
-        elif path.startswith("/images/") and self.images is not None:
-            self._send_image(path[len("/images/"):])
-        else:
+        path = unquote(self.path.split("?", 1)[0])
+        try:
+            if path in self.routes:
+                body = self.routes[path]
+                self._send(body() if callable(body) else body, _content_type(path))
+            elif path.startswith("/images/") and self.images is not None:
+                self._send_image(path[len("/images/"):])
+            else:
+                self.send_error(404)
+        except OSError:  # a file gone since the server started
             self.send_error(404)
 
     def do_POST(self) -> None:  # noqa: N802
@@ -75,29 +84,35 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != "/selftest" or self.images is None:
             self.send_error(404)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        self.server.selftest_answers = json.loads(self.rfile.read(min(length, 10_000_000)) or b"null")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            answers = json.loads(self.rfile.read(min(length, 10_000_000)) or b"null")
+        except ValueError:
+            self.send_error(400)
+            return
+        self.server.selftest_answers = answers
         self.server.selftest_done.set()
-        self._send(b"{}", ".json")
+        self._send(b"{}", _TYPES[".json"])
 
     def _send_image(self, relative: str) -> None:
-        if relative == "index.json":  # the folder's images, in classify's order
-            root = self.images.resolve()
-            names = [Path(item.path).resolve().relative_to(root).as_posix()
-                     for item in collect([str(self.images)], recursive=True).files if not item.error]
-            self._send(json.dumps(names).encode(), ".json")
+        root = self.images.resolve()
+        if relative == "index.json":  # the folder's images (and its sub-folders'), in classify's order
+            names = []
+            for item in collect([str(self.images)], recursive=True).files:
+                target = Path(item.path).resolve()
+                if not item.error and root in target.parents:  # a link leading out is left out
+                    names.append(target.relative_to(root).as_posix())
+            self._send(json.dumps(names).encode(), _TYPES[".json"])
             return
-        target = (self.images / relative).resolve()
-        if self.images.resolve() not in target.parents or not target.is_file():
+        target = (root / relative).resolve()
+        if root not in target.parents or not target.is_file():
             self.send_error(404)
             return
-        self._send(target.read_bytes(), target.name)
+        self._send(target.read_bytes(), _content_type(target.name))
 
-    def _send(self, body: bytes, name: str) -> None:
-        suffix = Path(name).suffix or ".html"
-        kind = _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    def _send(self, body: bytes, content_type: str) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", kind)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -179,6 +179,13 @@ def parity_scenes(seed: int = 0) -> list[tuple[str, Image.Image]]:
     scenes.append(("half transparent", Image.fromarray(np.dstack([np.asarray(cut_out)[..., :3],
                                                                     np.asarray(cut_out)[..., 3] // 2]), "RGBA")))
     scenes.append(("all transparent", Image.new("RGBA", (64, 48), (255, 0, 0, 0))))
+    noise = rng.integers(0, 256, (300, 400, 4), dtype=np.uint8)
+    noise[..., 3] = 200  # translucent everywhere: Pillow shrinks it in premultiplied alpha
+    scenes.append(("translucent noise", Image.fromarray(noise, "RGBA")))
+    ramp = np.asarray(cut_out).copy()
+    ramp[..., 3] = np.minimum(ramp[..., 3], np.linspace(0, 255, ramp.shape[1]).astype(np.uint8))
+    scenes.append(("alpha ramp", Image.fromarray(ramp, "RGBA")))
+    scenes.append(("tall packshot", garment((90, 260), "white", (30, 30, 90), (10, 20, 80, 240))))
     scenes.append(("grey with alpha", garment((200, 300), (0, 0), (200, 255), (20, 40, 180, 260), mode="LA")))
     for index, box in enumerate([(60, 50, 340, 350), (-30, 40, 330, 380), (-50, -40, 350, 440)]):
         photo = floor(300, 400)

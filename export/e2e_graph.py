@@ -30,7 +30,8 @@ from edge_infer import segment
 from edge_infer.classes import IMAGE_SIZE
 
 from .e2e_segment import garment_mask
-from .onnx_graph import BOOL, DOUBLE, FLOAT, INT64, UINT8, Graph, any_, if_, if_pair, item, select_mask, value_info
+from .onnx_graph import (BOOL, DOUBLE, FLOAT, INT64, UINT8, Graph, any_, if_, if_many, item, select_mask,
+                         value_info)
 
 OPSET = 17
 _PRECISION_BITS = 22  # Pillow's fixed-point coefficients for 8-bit resampling (Resample.c)
@@ -67,19 +68,7 @@ def preprocessing(g: Graph, rgba: str) -> str:
     opaque = g.op("Equal", g.op("ReduceMin", g.cast(alpha_bytes, FLOAT), keepdims=0), g.const(255.0))
     thumb_h, thumb_w = _thumbnail_size(g, height, width, preprocess._ANALYSIS_SIZE)
 
-    # most pictures are opaque: what transparency needs runs in an If branch
-    then = g.subgraph()
-    alpha = then.cast(then.op("Transpose", alpha_bytes, perm=[2, 0, 1]), FLOAT)  # (1, H, W)
-    # flatten_on_white: Pillow's paste through the alpha mask, rounded to 8 bits
-    pasted = _round(then, then.div(then.add(then.mul(rgb, alpha), then.mul(then.const(255.0),
-                                                                          then.sub(then.const(255.0), alpha))),
-                                   then.const(255.0)))
-    thumb_alpha = resample(then, alpha, thumb_h, thumb_w, BOX, reducing_gap=2.0)
-    otherwise = g.subgraph()
-    flat, thumb_alpha = if_pair(g, g.op("Not", opaque), then, (pasted, thumb_alpha),
-                                 otherwise, (rgb, otherwise.const(np.full((1, 1, 1), 255.0, np.float32))), "alpha")
-
-    thumb = resample(g, flat, thumb_h, thumb_w, BOX, reducing_gap=2.0)
+    flat, thumb, thumb_alpha = _flatten_and_thumbnail(g, rgb, alpha_bytes, opaque, height, width, thumb_h, thumb_w)
     colour_foreground, background_grey, spread = _colour_foreground(g, thumb)
     # the alpha channel says where the object is, unless it is all or nothing
     alpha_foreground = g.op("Squeeze", g.op("Greater", thumb_alpha, g.const(127.0)), g.const([0], INT64))
@@ -123,12 +112,12 @@ def preprocessing(g: Graph, rgba: str) -> str:
     small = g.where(light, g.sub(g.const(255.0), small), small)
     small = _unsharp_mask(g, small, radius=1.0, percent=preprocess._SHARPEN_PERCENT, threshold=2)
 
-    floor_level = g.cast(g.where(light, g.sub(g.const(255.0, DOUBLE), background), background), FLOAT)
-    peak = g.op("ReduceMax", small, keepdims=0)
-    span = g.sub(peak, floor_level)
-    stretched = g.op("Clip", g.div(g.sub(small, floor_level), span), g.const(0.0, FLOAT, scalar=True),
-                     g.const(1.0, FLOAT, scalar=True))
-    stretched = g.where(g.op("Less", span, g.const(1.0)), g.mul(small, g.const(0.0)), stretched)
+    # _black_background: NumPy subtracts the level in float32 but the span is a Python float
+    level = g.where(light, g.sub(g.const(255.0, DOUBLE), background), background)
+    span = g.sub(g.cast(g.op("ReduceMax", small, keepdims=0), DOUBLE), level)
+    stretched = g.op("Clip", g.div(g.sub(small, g.cast(level, FLOAT)), g.cast(span, FLOAT)),
+                     g.const(0.0, FLOAT, scalar=True), g.const(1.0, FLOAT, scalar=True))
+    stretched = g.where(g.op("Less", span, g.const(1.0, DOUBLE)), g.mul(small, g.const(0.0)), stretched)
 
     size = g.const(IMAGE_SIZE, INT64)
     two = g.const(2, INT64)
@@ -190,12 +179,57 @@ def _thumbnail_size(g: Graph, height: str, width: str, limit: int) -> tuple[str,
     return g.cast(new_h, INT64), g.cast(new_w, INT64)
 
 
+def _flatten_and_thumbnail(g: Graph, rgb: str, alpha_bytes: str, opaque: str, height: str, width: str,
+                           thumb_h: str, thumb_w: str) -> tuple[str, str, str]:
+    """The picture on white (full size), its thumbnail and the thumbnail's alpha, as Python gets
+    them: Pillow resizes RGBA with premultiplied alpha (RGBA -> RGBa -> resize -> RGBA) and
+    find_object flattens the thumbnail; a picture that needs no shrinking is copied as it is.
+    Opaque pictures (most) skip all of it in the other branch."""
+    then = g.subgraph()
+    alpha = then.cast(then.op("Transpose", alpha_bytes, perm=[2, 0, 1]), FLOAT)  # (1, H, W)
+    flat = _on_white(then, rgb, alpha)
+    shrinks = then.op("Not", then.and_(then.op("Equal", thumb_h, height), then.op("Equal", thumb_w, width)))
+    small = then.subgraph()
+    premultiplied = small.op("Concat", _round_product(small, rgb, alpha), alpha, axis=0)
+    resized = resample(small, premultiplied, thumb_h, thumb_w, BOX, reducing_gap=2.0)
+    colours = small.slice(resized, small.const(0, INT64), small.const(3, INT64), small.const(0, INT64))
+    small_alpha = small.slice(resized, small.const(3, INT64), small.const(4, INT64), small.const(0, INT64))
+    # RGBa -> RGBA: 255 c / a truncated (0 and 255 alpha left alone), as Convert.c
+    divided = small.op("Clip", small.op("Floor", small.div(small.mul(colours, small.const(255.0)),
+                                                            small.maximum(small_alpha, small.const(1.0)))),
+                       small.const(0.0, scalar=True), small.const(255.0, scalar=True))
+    untouched = small.op("Or", small.op("Equal", small_alpha, small.const(0.0)),
+                         small.op("Equal", small_alpha, small.const(255.0)))
+    unpremultiplied = small.where(untouched, colours, divided)
+    small_thumb = _on_white(small, unpremultiplied, small_alpha)
+    same = then.subgraph()
+    thumb, thumb_alpha = if_many(then, shrinks, small, [small_thumb, small_alpha], same, [flat, alpha],
+                                 [FLOAT, FLOAT], "alpha_thumbnail")
+    otherwise = g.subgraph()
+    opaque_thumb = resample(otherwise, rgb, thumb_h, thumb_w, BOX, reducing_gap=2.0)
+    return if_many(g, g.op("Not", opaque), then, [flat, thumb, thumb_alpha], otherwise,
+                   [rgb, opaque_thumb, otherwise.const(np.full((1, 1, 1), 255.0, np.float32))],
+                   [FLOAT, FLOAT, FLOAT], "transparency")
+
+
+def _round_product(g: Graph, colour: str, alpha: str) -> str:
+    """Pillow's MULDIV255: c a / 255 rounded (never a tie: 255 is odd)."""
+    return g.op("Floor", g.add(g.div(g.mul(colour, alpha), g.const(255.0)), g.const(0.5)))
+
+
+def _on_white(g: Graph, colour: str, alpha: str) -> str:
+    """Pillow's paste through a mask onto white: round((c a + 255 (255 - a)) / 255), written as
+    floor((c - 255) a / 255 + 255.5), which never lands within float32's error of a whole
+    number (255 is odd) and needs no clipping."""
+    return g.op("Floor", g.add(g.div(g.mul(g.sub(colour, g.const(255.0)), alpha), g.const(255.0)), g.const(255.5)))
+
+
 # --- resampling as Pillow does it ---------------------------------------------------------
 
 
 def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reducing_gap: float | None) -> str:
     """Pillow's Image.resize of a (C, h, w) 8-bit image: reduce() by whole factors first when
-    reducing_gap asks for it, then the filter horizontally, then vertically, 8 bits after each."""
+    reducing_gap asks for it, then the filter along one axis and the other, 8 bits after each."""
     shape = g.op("Shape", image)
     height, width = item(g, shape, 1), item(g, shape, 2)
     in_w, in_h = g.cast(width, DOUBLE), g.cast(height, DOUBLE)
@@ -214,8 +248,18 @@ def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reduci
         end_h = g.cast(g.cast(g.div(in_h, factor_h), FLOAT), DOUBLE)
         shape = g.op("Shape", image)
         height, width = item(g, shape, 1), item(g, shape, 2)
-    image = _resample_axis(g, image, 2, width, end_w, out_w, kind)
-    return _resample_axis(g, image, 1, height, end_h, out_h, kind)
+    # Pillow 13 resamples vertically first when that shrinks more: found by experiment (1,068
+    # random resizes where the order matters, box, bilinear and Lanczos, reduced or not: this
+    # rule picks Pillow's order in all of them; tests/test_e2e.py checks both orders)
+    shrink_h, shrink_w = g.sub(height, out_h), g.sub(width, out_w)
+    down_first = g.and_(g.op("Less", out_h, height), g.op("Greater", shrink_h, g.mul(g.const(2, INT64), shrink_w)))
+    across = g.subgraph()
+    across_out = _resample_axis(across, _resample_axis(across, image, 2, width, end_w, out_w, kind),
+                                1, height, end_h, out_h, kind)
+    down = g.subgraph()
+    down_out = _resample_axis(down, _resample_axis(down, image, 1, height, end_h, out_h, kind),
+                              2, width, end_w, out_w, kind)
+    return if_(g, down_first, down, down_out, across, across_out, FLOAT, "resampled")
 
 
 def _resample_axis(g: Graph, image: str, axis: int, in_size: str, in_end: str, out_size: str, kind: _Filter) -> str:
@@ -496,10 +540,7 @@ def _paste_on_white_if(g: Graph, segmented: str, crop: str, mask: str) -> str:
     height, width = item(then, shape, 1), item(then, shape, 2)
     weight = resample(then, then.op("Unsqueeze", then.mul(mask, then.const(255.0)), then.const([0], INT64)),
                       height, width, BILINEAR, reducing_gap=None)
-    # Pillow's paste: round((c m + 255 (255 - m)) / 255) = floor((c - 255) m / 255 + 255.5), which
-    # never lands within float32's error of a whole number (255 is odd), and needs no clipping
-    pasted = then.op("Floor", then.add(then.div(then.mul(then.sub(crop, then.const(255.0)), weight),
-                                                then.const(255.0)), then.const(255.5)))
+    pasted = _on_white(then, crop, weight)
     return if_(g, segmented, then, pasted, g.subgraph(), crop, FLOAT, "pasted")
 
 
@@ -535,17 +576,17 @@ def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) ->
     small = gaussian_blur(then, small, 1.0)
     found, mask = garment_mask(then, small, small_h, small_w)
     inner = then.subgraph()
-    out_mask = inner.rename(mask, then._name("garment"))
+    out_mask = inner.rename(mask, then.new_name("garment"))
     keep = then.subgraph()
-    out_keep = keep.rename(thumb_foreground, then._name("kept"))
+    out_keep = keep.rename(thumb_foreground, then.new_name("kept"))
     chosen = then.op("If", found,
                      then_branch=inner.to_graph("garment", [], [value_info(out_mask, BOOL, None)]),
                      else_branch=keep.to_graph("thumb", [], [value_info(out_keep, BOOL, None)]))
-    then_found = then.rename(found, g._name("found"))
-    then_chosen = then.rename(chosen, g._name("foreground"))
+    then_found = then.rename(found, g.new_name("found"))
+    then_chosen = then.rename(chosen, g.new_name("foreground"))
     otherwise = g.subgraph()
-    else_found = otherwise.rename(otherwise.const(False, BOOL), g._name("not_found"))
-    else_chosen = otherwise.rename(thumb_foreground, g._name("thumb_foreground"))
+    else_found = otherwise.rename(otherwise.const(False, BOOL), g.new_name("not_found"))
+    else_chosen = otherwise.rename(thumb_foreground, g.new_name("thumb_foreground"))
     return g.op(
         "If", wants, outputs=2,
         then_branch=then.to_graph("segment", [], [value_info(then_found, BOOL, [1]),

@@ -36,7 +36,7 @@ def garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, st
     centres = _starting_centres(g, pixels, _members(g, inside))
 
     body = g.subgraph()
-    names = {key: g._name(key) for key in ("turn", "going", "garment", "centres", "failed")}
+    names = {key: g.new_name(key) for key in ("turn", "going", "garment", "centres", "failed")}
     garment, body_centres = names["garment"], names["centres"]
     members = _members(body, garment)
     for _ in range(segment._KMEANS_STEPS):
@@ -59,7 +59,7 @@ def garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, st
         (body_centres, FLOAT, None),
         (too_small, BOOL, [1]),
     ]
-    outs = [(body.rename(value, g._name("out")), dtype, shape) for value, dtype, shape in outputs]
+    outs = [(body.rename(value, g.new_name("out")), dtype, shape) for value, dtype, shape in outputs]
     body_graph = body.to_graph(
         "refit", [value_info(names["turn"], INT64, []), value_info(names["going"], BOOL, []),
                   value_info(garment, BOOL, None), value_info(names["centres"], FLOAT, None),
@@ -167,15 +167,15 @@ def _fill_holes(g: Graph, mask: str) -> str:
                                       g.const([2, 3], INT64)), g.const(0.0)),
                  g.const([0, 0, 1, 1, 0, 0, 1, 1], INT64), g.const(1.0, scalar=True))
     body = g.subgraph()
-    iteration, keep_going, outside = g._name("iteration"), g._name("keep_going"), g._name("outside")
+    iteration, keep_going, outside = g.new_name("iteration"), g.new_name("keep_going"), g.new_name("outside")
     grown = outside
     for _ in range(4):  # a few growth steps per turn: growing past the fixed point changes nothing
         vertical = body.op("MaxPool", grown, kernel_shape=[3, 1], pads=[1, 0, 1, 0])
         horizontal = body.op("MaxPool", grown, kernel_shape=[1, 3], pads=[0, 1, 0, 1])
         grown = body.mul(body.maximum(vertical, horizontal), background)
     changed = body.op("ReduceMax", body.op("Abs", body.sub(grown, outside)), keepdims=0)
-    again = body.rename(body.cast(changed, BOOL), g._name("again"))
-    result = body.rename(grown, g._name("grown"))
+    again = body.rename(body.cast(changed, BOOL), g.new_name("again"))
+    result = body.rename(grown, g.new_name("grown"))
     body_graph = body.to_graph(
         "grow", [value_info(iteration, INT64, []), value_info(keep_going, BOOL, []), value_info(outside, FLOAT, None)],
         [value_info(again, BOOL, []), value_info(result, FLOAT, None)])

@@ -24,7 +24,6 @@ class Graph:
     def __init__(self, prefix: str = "", counter: itertools.count | None = None):
         self.prefix = prefix
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
         self._counter = counter if counter is not None else itertools.count()
         self._constants: dict[tuple, str] = {}
 
@@ -32,7 +31,8 @@ class Graph:
         """An empty graph for an If or Loop body, naming its values from the same counter."""
         return Graph(self.prefix, self._counter)
 
-    def _name(self, hint: str) -> str:
+    def new_name(self, hint: str) -> str:
+        """A fresh value name (for subgraph inputs and outputs)."""
         return f"{self.prefix}{hint}_{next(self._counter)}"
 
     def const(self, value, dtype: int = FLOAT, scalar: bool = False) -> str:
@@ -43,7 +43,7 @@ class Graph:
             array = array.reshape(1)
         key = (dtype, array.shape, array.tobytes())
         if key not in self._constants:
-            name = self._name("const")
+            name = self.new_name("const")
             # a Constant node, not an initializer: subgraphs cannot always see outer initializers
             self.nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name)))
             self._constants[key] = name
@@ -52,7 +52,7 @@ class Graph:
     def op(self, op_type: str, *inputs: str, outputs: int = 1, name: str | None = None, **attributes):
         """Append one operator; returns its output name (or a tuple of names)."""
         hint = name or op_type.lower()
-        names = [self._name(hint) for _ in range(outputs)]
+        names = [self.new_name(hint) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, **attributes))
         return names[0] if outputs == 1 else tuple(names)
 
@@ -63,7 +63,7 @@ class Graph:
 
     def to_graph(self, name: str, inputs: list[onnx.ValueInfoProto],
                  outputs: list[onnx.ValueInfoProto]) -> onnx.GraphProto:
-        return helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
+        return helper.make_graph(self.nodes, name, inputs, outputs)
 
     # shorthands for the operators used everywhere
     def cast(self, value: str, dtype: int) -> str:
@@ -115,21 +115,19 @@ def if_(g: Graph, condition: str, then: Graph, then_value: str, otherwise: Graph
         dtype: int, name: str) -> str:
     """An If node choosing between a value computed in `then` and one from `otherwise` (either
     graph may be empty and return an outer value)."""
-    then_out = then.rename(then_value, g._name(name + "_then"))
-    else_out = otherwise.rename(else_value, g._name(name + "_else"))
-    return g.op("If", condition,
-                then_branch=then.to_graph(name + "_then", [], [value_info(then_out, dtype, None)]),
-                else_branch=otherwise.to_graph(name + "_else", [], [value_info(else_out, dtype, None)]))
+    return if_many(g, condition, then, [then_value], otherwise, [else_value], [dtype], name)
 
 
-def if_pair(g: Graph, condition: str, then: Graph, then_values: tuple[str, str], otherwise: Graph,
-             else_values: tuple[str, str], name: str) -> tuple[str, str]:
-    """An If node with two float outputs."""
-    then_outs = [then.rename(value, g._name(name + "_then")) for value in then_values]
-    else_outs = [otherwise.rename(value, g._name(name + "_else")) for value in else_values]
-    return g.op("If", condition, outputs=2,
-                then_branch=then.to_graph(name + "_then", [], [value_info(v, FLOAT, None) for v in then_outs]),
-                else_branch=otherwise.to_graph(name + "_else", [], [value_info(v, FLOAT, None) for v in else_outs]))
+def if_many(g: Graph, condition: str, then: Graph, then_values: list[str], otherwise: Graph,
+            else_values: list[str], dtypes: list[int], name: str) -> tuple[str, ...]:
+    """An If node with several outputs (types in `dtypes`, shapes free to differ by branch)."""
+    then_outs = [then.rename(value, g.new_name(name + "_then")) for value in then_values]
+    else_outs = [otherwise.rename(value, g.new_name(name + "_else")) for value in else_values]
+    return g.op("If", condition, outputs=len(dtypes),
+                then_branch=then.to_graph(name + "_then", [], [value_info(v, t, None)
+                                                               for v, t in zip(then_outs, dtypes)]),
+                else_branch=otherwise.to_graph(name + "_else", [], [value_info(v, t, None)
+                                                                    for v, t in zip(else_outs, dtypes)]))
 
 
 def select_mask(g: Graph, condition: str, a: str, b: str) -> str:

@@ -25,11 +25,12 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def _function_session(build) -> ort.InferenceSession:
-    """A one-input, one-output graph of float (C, h, w) images around `build(g, name)`."""
+def _function_session(build, outputs: int = 1) -> ort.InferenceSession:
+    """A graph of one float input `image` around `build(g, name)`, returning `outputs` float values."""
     g = Graph()
-    g.rename(build(g, "image"), "out")
-    graph = g.to_graph("piece", [value_info("image", FLOAT, None)], [value_info("out", FLOAT, None)])
+    values = build(g, "image")
+    names = [g.rename(value, f"out{i}") for i, value in enumerate(values if outputs > 1 else [values])]
+    graph = g.to_graph("piece", [value_info("image", FLOAT, None)], [value_info(n, FLOAT, None) for n in names])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", e2e_graph.OPSET)])
     model.ir_version = 8
     return _session(model)
@@ -55,14 +56,19 @@ def test_the_graph_preprocesses_like_python(preprocessing_session, repository_im
         expected = robust(image)
         seen = preprocessing_session.run(None, {"rgba": e2e.rgba_array(image)})[0][0, :, :, 0]
         diff = np.abs(seen - expected)
-        assert diff.mean() <= e2e.MAX_MEAN_DIFF and diff.max() <= 8 / 255
+        assert diff.max() <= 2 / 255
         exact += bool(np.array_equal(seen, expected))
-    assert exact >= 0.8 * len(repository_images)  # most agree to the last bit
+    # all of them agree to the last bit here; a CPU whose sine differs in the last place may
+    # move a Lanczos weight by one step of 2^-22 and a pixel by one grey level
+    assert exact >= 0.98 * len(repository_images)
 
 
 @pytest.mark.parametrize("size,target,kind,gap", [
     ((400, 300), (128, 96), "box", 2.0), ((1333, 97), (128, 9), "box", 2.0), ((50, 40), (50, 40), "box", 2.0),
     ((300, 170), (28, 16), "lanczos", 3.0), ((19, 7), (28, 10), "lanczos", 3.0), ((12, 9), (333, 250), "bilinear", None),
+    # shapes Pillow resamples vertically first
+    ((37, 94), (11, 28), "lanczos", 3.0), ((100, 1000), (13, 128), "box", 2.0), ((60, 128), (22, 48), "box", 2.0),
+    ((88, 115), (96, 50), "bilinear", None),
 ])
 def test_resampling_is_pillows_to_the_bit(size, target, kind, gap):
     rng = np.random.default_rng(sum(size))
@@ -115,10 +121,12 @@ def test_the_garment_mask_is_the_segmenters():
         def build(g, name):
             shape = g.op("Shape", name)
             found, mask = e2e_segment.garment_mask(g, name, item(g, shape, 1), item(g, shape, 2))
-            return g.cast(mask, FLOAT)
+            return g.cast(found, FLOAT), g.cast(mask, FLOAT)
 
-        out = _function_session(build).run(None, {"image": pixels.transpose(2, 0, 1).copy()})[0]
-        assert np.array_equal(out > 0.5, segment.garment_mask(pixels))
+        found, out = _function_session(build, outputs=2).run(None, {"image": pixels.transpose(2, 0, 1).copy()})
+        expected = segment.garment_mask(pixels)
+        assert expected is not None and bool(found[0])
+        assert np.array_equal(out > 0.5, expected)
 
 
 def test_the_shipped_e2e_file_is_recorded_and_answers_like_classify():

@@ -7,12 +7,29 @@ ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
 const status = document.getElementById("status");
 const results = document.getElementById("results");
 
+const DRAFT_SIZE = 256; // as edge_infer.files: big JPEGs are decoded at 1/2, 1/4 or 1/8 size
+
+// The size edge-infer's decoder would give a JPEG (Pillow's draft: the largest scale of 8, 4
+// or 2 that keeps both sides at least DRAFT_SIZE, for JPEGs at least twice that on the short side).
+function draftSize(type, width, height) {
+  if (type !== "image/jpeg" || Math.min(width, height) < 2 * DRAFT_SIZE) return null;
+  const room = Math.min(Math.floor(width / DRAFT_SIZE), Math.floor(height / DRAFT_SIZE));
+  const scale = [8, 4, 2].find((s) => room >= s);
+  return scale ? [Math.ceil(width / scale), Math.ceil(height / scale)] : null;
+}
+
 // A decoded picture as the model's input: RGBA bytes, EXIF orientation applied, no colour
-// management (Pillow applies none either).
+// management (Pillow applies none either). A big JPEG is scaled to the size the CLI decodes it
+// at (by the browser's resampling, not libjpeg's, so its pixels differ slightly).
 async function decode(blob) {
-  const bitmap = await createImageBitmap(blob, {
-    imageOrientation: "from-image", premultiplyAlpha: "none", colorSpaceConversion: "none",
-  });
+  const options = { imageOrientation: "from-image", premultiplyAlpha: "none", colorSpaceConversion: "none" };
+  let bitmap = await createImageBitmap(blob, options);
+  const reduced = draftSize(blob.type, bitmap.width, bitmap.height);
+  if (reduced) {
+    bitmap.close();
+    bitmap = await createImageBitmap(blob, { ...options, resizeWidth: reduced[0], resizeHeight: reduced[1],
+                                             resizeQuality: "medium" });
+  }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
@@ -53,6 +70,7 @@ function show(file, answer) {
   card.className = "card";
   const photo = document.createElement("img");
   photo.src = URL.createObjectURL(file);
+  photo.onload = () => URL.revokeObjectURL(photo.src); // the picture stays, the blob is released
   photo.alt = file.name;
   const seen = document.createElement("canvas");
   const text = document.createElement("div");
