@@ -73,24 +73,26 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
-def _check_sha256(path: Path, expected: str) -> None:
+def _shipped_file(entry: dict) -> Path:
+    """A models.json entry's file, there and matching its sha256."""
+    path = MODELS_DIR / entry["file"]
+    if not path.is_file():
+        raise ModelError(f"{path}: shipped model file is missing; reinstall edge-infer")
     actual = sha256_file(path)
-    if actual != expected:
-        raise ModelError(f"{path}: sha256 {actual[:12]}... does not match the manifest ({expected[:12]}...); "
+    if actual != entry["sha256"]:
+        raise ModelError(f"{path}: sha256 {actual[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
                          "the file is corrupt or was replaced")
+    return path
 
 
 def resolve_end_to_end(model: str) -> tuple[Path, dict]:
     """The shipped end-to-end file of a model (preprocessing inside; models.json "end_to_end"),
     checked against its sha256."""
-    for entry in load_manifest().get("end_to_end", []):
+    entries = load_manifest().get("end_to_end", [])
+    for entry in entries:
         if entry["name"] == model:
-            path = MODELS_DIR / entry["file"]
-            if not path.is_file():
-                raise ModelError(f"{path}: shipped model file is missing; reinstall edge-infer")
-            _check_sha256(path, entry["sha256"])
-            return path, entry
-    shipped = [entry["name"] for entry in load_manifest().get("end_to_end", [])]
+            return _shipped_file(entry), entry
+    shipped = [entry["name"] for entry in entries]
     raise ModelError(f"{model}: no end-to-end model shipped (there is one for: {', '.join(shipped) or 'none'}); "
                      f"build it with `python -m export.e2e --model {model}`")
 
@@ -103,11 +105,7 @@ def resolve_model(model: str, precision: str | None = None) -> tuple[Path, dict 
         raise ModelError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     entry = manifest_entry(model, precision)
     if entry is not None:
-        path = MODELS_DIR / entry["file"]
-        if not path.is_file():
-            raise ModelError(f"{path}: shipped model file is missing; reinstall edge-infer")
-        _check_sha256(path, entry["sha256"])
-        return path, entry
+        return _shipped_file(entry), entry
     path = Path(model)
     if path.is_file():
         return path, None

@@ -124,7 +124,7 @@ def check_parity(e2e_session, classifier, sets: dict[str, list[tuple[str, Image.
             if int(np.argmax(probabilities[0])) == expected_label:
                 agreeing += 1
             else:
-                result.disagreements.append(name)
+                result.disagreements.append(Path(name).name)  # no local paths in models.json
         result.images += len(images)
         result.agreeing += agreeing
         result.by_set[set_name] = {"images": len(images), "agreeing": agreeing}
@@ -277,7 +277,11 @@ Python (onnxruntime, Pillow):
 import numpy as np, onnxruntime as ort
 from PIL import Image, ImageOps
 session = ort.InferenceSession("{file}")
-rgba = np.asarray(ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGBA"))
+image = Image.open("photo.jpg")
+if image.format == "JPEG" and min(image.size) >= {2 * DRAFT_SIZE}:
+    image.draft("RGB", ({DRAFT_SIZE}, {DRAFT_SIZE}))  # decode big JPEGs at the size edge-infer does
+# (16-bit PNGs: scale to 8 bits first, as edge_infer.preprocess.normalise_mode does)
+rgba = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))
 probabilities, seen = session.run(None, {{"{INPUT}": rgba}})
 ```
 
@@ -314,17 +318,27 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=NAMES)
     parser.add_argument("--precision", choices=["fp32", "int8"], help="default: the model's preferred precision")
-    parser.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR))
+    parser.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR),
+                        help="where the file and its models.json record go (the classifier is the shipped one)")
     parser.add_argument("--folder", action="append", default=[],
                         help="another labelled or unlabelled image folder to check parity on (repeatable)")
     parser.add_argument("--check-only", action="store_true", help="build and check, write nothing")
     args = parser.parse_args(argv)
+    from edge_infer.runtime import ModelError
+
+    models_dir = Path(args.models_dir)
+    if not (models_dir / "models.json").is_file():
+        print(f"error: {models_dir / 'models.json'} not found: the end-to-end file is recorded beside the "
+              "shipped models", file=sys.stderr)
+        return 2
     try:
-        record, parity = export_e2e(args.model, args.precision, Path(args.models_dir), args.folder,
-                                    write=not args.check_only)
+        record, parity = export_e2e(args.model, args.precision, models_dir, args.folder, write=not args.check_only)
     except ParityError as exc:
         print(f"error: {exc}; nothing written", file=sys.stderr)
         return 1
+    except (ModelError, ValueError) as exc:  # no such shipped model; an opset the graph cannot join
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for set_name, counts in parity.by_set.items():
         print(f"  {set_name}: top-1 agrees on {counts['agreeing']}/{counts['images']}")
     print(f"  all: {parity.agreement:.2%} agree; preprocessed max |diff| {parity.max_abs_diff:.4f}, "

@@ -66,8 +66,18 @@ def preprocessing(g: Graph, rgba: str) -> str:
                  FLOAT)  # (3, H, W)
     alpha_bytes = g.slice(rgba, g.const(3, INT64), g.const(4, INT64), channels)
     opaque = g.op("Equal", g.op("ReduceMin", g.cast(alpha_bytes, FLOAT), keepdims=0), g.const(255.0))
-    thumb_h, thumb_w = _thumbnail_size(g, height, width, preprocess._ANALYSIS_SIZE)
+    flat, foreground, background, segmented = _find_object(g, rgb, alpha_bytes, opaque, height, width)
+    crop, mask_crop = _crop_to_object(g, flat, foreground, height, width)
+    crop = _paste_on_white_if(g, segmented, crop, mask_crop)
+    canvas = _to_28(g, _luma(g, crop), background)
+    result = g.where(_passes_through(g, rgb, height, width, opaque), _as_is(g, rgb), canvas)
+    return g.op("Reshape", result, g.const([1, IMAGE_SIZE, IMAGE_SIZE, 1], INT64))
 
+
+def _find_object(g: Graph, rgb: str, alpha_bytes: str, opaque: str, height: str, width: str):
+    """preprocess.find_object: the picture on white, the object's mask (on the thumbnail's grid,
+    or the segmenter's), the background's grey level, and whether the garment was segmented."""
+    thumb_h, thumb_w = _thumbnail_size(g, height, width, preprocess._ANALYSIS_SIZE)
     flat, thumb, thumb_alpha = _flatten_and_thumbnail(g, rgb, alpha_bytes, opaque, height, width, thumb_h, thumb_w)
     colour_foreground, background_grey, spread = _colour_foreground(g, thumb)
     # the alpha channel says where the object is, unless it is all or nothing
@@ -75,12 +85,14 @@ def preprocessing(g: Graph, rgba: str) -> str:
     use_alpha = g.and_(any_(g, alpha_foreground), any_(g, g.op("Not", alpha_foreground)))
     thumb_foreground = select_mask(g, use_alpha, alpha_foreground, colour_foreground)
     background = g.where(use_alpha, g.const(255.0, DOUBLE), background_grey)
-
     wants_segment = g.and_(opaque, g.op("Greater", spread, g.const(preprocess._SEGMENT_SPREAD, DOUBLE)))
     segmented, foreground = _segment_or_keep(g, wants_segment, thumb, thumb_foreground)
-    background = g.where(segmented, g.const(255.0, DOUBLE), background)
+    return flat, foreground, g.where(segmented, g.const(255.0, DOUBLE), background), segmented
 
-    # the central mass's box, in the foreground's grid, then in the image
+
+def _crop_to_object(g: Graph, flat: str, foreground: str, height: str, width: str) -> tuple[str, str]:
+    """The box holding the foreground's central mass, in its grid and scaled to the picture:
+    the picture cropped to it, and the foreground (as 0/1) cropped to it."""
     fg_shape = g.op("Shape", foreground)
     fg_h, fg_w = item(g, fg_shape, 0), item(g, fg_shape, 1)
     fg = g.cast(foreground, DOUBLE)
@@ -92,18 +104,19 @@ def preprocessing(g: Graph, rgba: str) -> str:
     image_top = g.cast(g.op("Floor", g.mul(g.cast(top, DOUBLE), scale_y)), INT64)
     image_right = g.minimum(width, g.cast(g.op("Ceil", g.mul(g.cast(right, DOUBLE), scale_x)), INT64))
     image_bottom = g.minimum(height, g.cast(g.op("Ceil", g.mul(g.cast(bottom, DOUBLE), scale_y)), INT64))
-    axes = g.const([1, 2], INT64)
     crop = g.slice(flat, g.op("Concat", image_top, image_left, axis=0),
-                   g.op("Concat", image_bottom, image_right, axis=0), axes)
+                   g.op("Concat", image_bottom, image_right, axis=0), g.const([1, 2], INT64))
     mask_crop = g.slice(g.cast(foreground, FLOAT), g.op("Concat", top, left, axis=0),
                         g.op("Concat", bottom, right, axis=0), g.const([0, 1], INT64))
-    crop = _paste_on_white_if(g, segmented, crop, mask_crop)
+    return crop, mask_crop
 
-    grey = _luma(g, crop)  # (1, h, w)
+
+def _to_28(g: Graph, grey: str, background: str) -> str:
+    """The grey crop (1, h, w) to the 28x28 canvas: Lanczos to 28 on the long side, inverted on
+    a light background, unsharp mask, background to 0 and object stretched to 1, centred."""
     grey_shape = g.op("Shape", grey)
     crop_h, crop_w = item(g, grey_shape, 1), item(g, grey_shape, 2)
-    longest = g.cast(g.maximum(crop_h, crop_w), DOUBLE)
-    scale = g.div(g.const(float(IMAGE_SIZE), DOUBLE), longest)
+    scale = g.div(g.const(float(IMAGE_SIZE), DOUBLE), g.cast(g.maximum(crop_h, crop_w), DOUBLE))
     one = g.const(1, INT64)
     small_w = g.maximum(one, g.cast(g.op("Round", g.mul(g.cast(crop_w, DOUBLE), scale)), INT64))
     small_h = g.maximum(one, g.cast(g.op("Round", g.mul(g.cast(crop_h, DOUBLE), scale)), INT64))
@@ -125,22 +138,28 @@ def preprocessing(g: Graph, rgba: str) -> str:
     pad_left = g.div(g.sub(size, small_w), two)
     pads = g.op("Concat", g.const(0, INT64), pad_top, pad_left, g.const(0, INT64),
                 g.sub(g.sub(size, small_h), pad_top), g.sub(g.sub(size, small_w), pad_left), axis=0)
-    canvas = g.op("Pad", stretched, pads, g.const(0.0, FLOAT, scalar=True))  # (1, 28, 28)
+    return g.op("Pad", stretched, pads, g.const(0.0, FLOAT, scalar=True))  # (1, 28, 28)
 
-    # a grey 28x28 picture on a dark background is already what the model wants
-    size28 = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
+
+def _passes_through(g: Graph, rgb: str, height: str, width: str, opaque: str) -> str:
+    """Whether the picture is already in Fashion-MNIST form (checked only for 28x28 ones)."""
+    size = g.const(IMAGE_SIZE, INT64)
+    square = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
     then = g.subgraph()
     check = _fashion_mnist_form(then, rgb, height, width, opaque)
-    passes_through = if_(g, size28, then, check, g.subgraph(), g.const(False, BOOL), BOOL, "fashion_mnist_form")
-    # (any picture is cut or padded to 28x28 here so that both sides of the Where have one shape)
+    return if_(g, square, then, check, g.subgraph(), g.const(False, BOOL), BOOL, "fashion_mnist_form")
+
+
+def _as_is(g: Graph, rgb: str) -> str:
+    """The first channel / 255, cut or padded to 28x28 (so that both sides of the final Where
+    have one shape whatever the picture's size)."""
+    size = g.const(IMAGE_SIZE, INT64)
     first = g.slice(rgb, g.const([0, 0, 0], INT64), g.const([1, IMAGE_SIZE, IMAGE_SIZE], INT64),
                     g.const([0, 1, 2], INT64))
     first_shape = g.op("Shape", first)
     ready = g.op("Pad", first, g.op("Concat", g.const([0, 0, 0, 0], INT64), g.sub(size, item(g, first_shape, 1)),
                                     g.sub(size, item(g, first_shape, 2)), axis=0))
-    ready = g.div(ready, g.const(255.0))
-    result = g.where(passes_through, ready, canvas)
-    return g.op("Reshape", result, g.const([1, IMAGE_SIZE, IMAGE_SIZE, 1], INT64))
+    return g.div(ready, g.const(255.0))
 
 
 # --- small pieces ---------------------------------------------------------------------------
@@ -525,7 +544,9 @@ def _mass_span(g: Graph, profile: str, length: str) -> tuple[str, str]:
     """preprocess._mass_span: [start, stop) holding the central mass of a 1-D profile."""
     total = g.op("ReduceSum", profile, g.const([0], INT64), keepdims=1)
     cumulative = g.div(g.op("CumSum", profile, g.const(0, INT64, scalar=True)), total)
-    count = lambda mask: g.cast(g.op("ReduceSum", g.cast(mask, INT64), g.const([0], INT64), keepdims=1), INT64)
+    def count(mask: str) -> str:  # np.searchsorted on a sorted array: how many entries pass
+        return g.op("ReduceSum", g.cast(mask, INT64), g.const([0], INT64), keepdims=1)
+
     start = count(g.op("LessOrEqual", cumulative, g.const(preprocess._MASS_TRIM, DOUBLE)))
     stop = g.add(count(g.op("Less", cumulative, g.const(1.0 - preprocess._MASS_TRIM, DOUBLE))), g.const(1, INT64))
     stop = g.maximum(stop, g.add(start, g.const(1, INT64)))
@@ -575,24 +596,8 @@ def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) ->
     small = resample(then, thumb, small_h, small_w, BOX, reducing_gap=2.0)
     small = gaussian_blur(then, small, 1.0)
     found, mask = garment_mask(then, small, small_h, small_w)
-    inner = then.subgraph()
-    out_mask = inner.rename(mask, then.new_name("garment"))
-    keep = then.subgraph()
-    out_keep = keep.rename(thumb_foreground, then.new_name("kept"))
-    chosen = then.op("If", found,
-                     then_branch=inner.to_graph("garment", [], [value_info(out_mask, BOOL, None)]),
-                     else_branch=keep.to_graph("thumb", [], [value_info(out_keep, BOOL, None)]))
-    then_found = then.rename(found, g.new_name("found"))
-    then_chosen = then.rename(chosen, g.new_name("foreground"))
-    otherwise = g.subgraph()
-    else_found = otherwise.rename(otherwise.const(False, BOOL), g.new_name("not_found"))
-    else_chosen = otherwise.rename(thumb_foreground, g.new_name("thumb_foreground"))
-    return g.op(
-        "If", wants, outputs=2,
-        then_branch=then.to_graph("segment", [], [value_info(then_found, BOOL, [1]),
-                                                  value_info(then_chosen, BOOL, None)]),
-        else_branch=otherwise.to_graph("no_segment", [], [value_info(else_found, BOOL, [1]),
-                                                          value_info(else_chosen, BOOL, None)]),
-    )
+    chosen = if_(then, found, then.subgraph(), mask, then.subgraph(), thumb_foreground, BOOL, "garment")
+    return if_many(g, wants, then, [found, chosen], g.subgraph(), [g.const(False, BOOL), thumb_foreground],
+                   [BOOL, BOOL], "segment")
 
 

@@ -82,8 +82,9 @@ def main(argv: list[str]) -> int:
         server = make_server("robust", port=0, images=folder)
         serve_in_background(server)
         url = f"http://127.0.0.1:{server.server_address[1]}/?selftest=images/index.json"
-        browser = DevTools(url, profile)
+        browser = None
         try:
+            browser = DevTools(url, profile)
             if not server.selftest_done.wait(240):
                 raise RuntimeError("the page did not finish within 240 s")
             browser.call("Emulation.setDeviceMetricsOverride", {"width": 1000, "height": 300 + 160 * len(images),
@@ -91,8 +92,10 @@ def main(argv: list[str]) -> int:
                          browser.session)
             shot = browser.call("Page.captureScreenshot", {"format": "png"}, browser.session)
         finally:
-            browser.close()
+            if browser is not None:
+                browser.close()
             server.shutdown()
+            server.server_close()
     out.write_bytes(base64.b64decode(shot["data"]))
     print(f"wrote {out}; answers: {json.dumps(server.selftest_answers)}")
     return 0
