@@ -251,9 +251,9 @@ def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reduci
     reducing_gap asks for it, then the filter along one axis and the other, 8 bits after each."""
     shape = g.op("Shape", image)
     height, width = item(g, shape, 1), item(g, shape, 2)
-    in_w, in_h = g.cast(width, DOUBLE), g.cast(height, DOUBLE)
-    end_w, end_h = in_w, in_h
+    end_w = end_h = None  # the whole picture (a box given only after reduce())
     if reducing_gap is not None:
+        in_w, in_h = g.cast(width, DOUBLE), g.cast(height, DOUBLE)
         one = g.const(1.0, DOUBLE)
         gap = g.const(reducing_gap, DOUBLE)
         factor_w = g.maximum(one, g.op("Floor", g.div(g.div(in_w, g.cast(out_w, DOUBLE)), gap)))
@@ -281,7 +281,8 @@ def resample(g: Graph, image: str, out_h: str, out_w: str, kind: _Filter, reduci
     return if_(g, down_first, down, down_out, across, across_out, FLOAT, "resampled")
 
 
-def _resample_axis(g: Graph, image: str, axis: int, in_size: str, in_end: str, out_size: str, kind: _Filter) -> str:
+def _resample_axis(g: Graph, image: str, axis: int, in_size: str, in_end: str | None, out_size: str,
+                   kind: _Filter) -> str:
     """One pass of Pillow's resampling along `axis` (ImagingResampleHorizontal/Vertical_8bpc):
     each output is 2^21 + the sum of inputs times integer weights, shifted right by 22 bits.
 
@@ -356,10 +357,13 @@ def _reduce(g: Graph, image: str, height: str, width: str, factor_h: str, factor
     return g.cast(g.op("Floor", g.div(scaled, g.const(2.0 ** 24, DOUBLE))), FLOAT)
 
 
-def _coefficients(g: Graph, in_size: str, in_end: str, out_size: str, kind: _Filter) -> tuple[str, str, str]:
+def _coefficients(g: Graph, in_size: str, in_end: str | None, out_size: str,
+                  kind: _Filter) -> tuple[str, str, str]:
     """Pillow's precompute_coeffs + normalize_coeffs_8bpc: for each output its first input
     (out,) int64, the integer weights of the `taps` inputs from there (out, taps) float64, and
     taps = 2 ceil(support) + 1."""
+    if in_end is None:
+        in_end = g.cast(in_size, DOUBLE)
     scale = g.div(in_end, g.cast(out_size, DOUBLE))
     filter_scale = g.maximum(scale, g.const(1.0, DOUBLE))
     support = g.mul(g.const(kind.support, DOUBLE), filter_scale)
