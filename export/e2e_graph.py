@@ -66,11 +66,15 @@ def preprocessing(g: Graph, rgba: str) -> str:
                  FLOAT)  # (3, H, W)
     alpha_bytes = g.slice(rgba, g.const(3, INT64), g.const(4, INT64), channels)
     opaque = g.op("Equal", g.op("ReduceMin", g.cast(alpha_bytes, FLOAT), keepdims=0), g.const(255.0))
-    flat, foreground, background, segmented = _find_object(g, rgb, alpha_bytes, opaque, height, width)
-    crop, mask_crop = _crop_to_object(g, flat, foreground, height, width)
-    crop = _paste_on_white_if(g, segmented, crop, mask_crop)
-    canvas = _to_28(g, _luma(g, crop), background)
-    result = g.where(_passes_through(g, rgb, height, width, opaque), _as_is(g, rgb), canvas)
+    # a picture already in Fashion-MNIST form skips everything else, as in robust()
+    ready = g.subgraph()
+    as_is = _as_is(ready, rgb)
+    work = g.subgraph()
+    flat, foreground, background, segmented = _find_object(work, rgb, alpha_bytes, opaque, height, width)
+    crop, mask_crop = _crop_to_object(work, flat, foreground, height, width)
+    crop = _paste_on_white_if(work, segmented, crop, mask_crop)
+    canvas = _to_28(work, _luma(work, crop), background)
+    result = if_(g, _passes_through(g, rgb, height, width, opaque), ready, as_is, work, canvas, FLOAT, "robust")
     return g.op("Reshape", result, g.const([1, IMAGE_SIZE, IMAGE_SIZE, 1], INT64))
 
 
@@ -151,15 +155,9 @@ def _passes_through(g: Graph, rgb: str, height: str, width: str, opaque: str) ->
 
 
 def _as_is(g: Graph, rgb: str) -> str:
-    """The first channel / 255, cut or padded to 28x28 (so that both sides of the final Where
-    have one shape whatever the picture's size)."""
-    size = g.const(IMAGE_SIZE, INT64)
-    first = g.slice(rgb, g.const([0, 0, 0], INT64), g.const([1, IMAGE_SIZE, IMAGE_SIZE], INT64),
-                    g.const([0, 1, 2], INT64))
-    first_shape = g.op("Shape", first)
-    ready = g.op("Pad", first, g.op("Concat", g.const([0, 0, 0, 0], INT64), g.sub(size, item(g, first_shape, 1)),
-                                    g.sub(size, item(g, first_shape, 2)), axis=0))
-    return g.div(ready, g.const(255.0))
+    """A 28x28 picture already in Fashion-MNIST form: its grey levels / 255."""
+    first = g.slice(rgb, g.const(0, INT64), g.const(1, INT64), g.const(0, INT64))
+    return g.div(first, g.const(255.0))
 
 
 # --- small pieces ---------------------------------------------------------------------------
