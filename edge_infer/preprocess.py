@@ -50,6 +50,11 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     return image
 
 
+def rgba_bytes(image: Image.Image) -> np.ndarray:
+    """What the one-file model (`<name>.e2e.onnx`) takes: the picture as (H, W, 4) uint8 RGBA."""
+    return np.asarray(normalise_mode(image).convert("RGBA"))
+
+
 def _basic_mode(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("RGB", "RGBA", "L", "LA"):

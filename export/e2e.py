@@ -83,11 +83,6 @@ def build(classifier: onnx.ModelProto, name: str) -> onnx.ModelProto:
     return e2e
 
 
-def rgba_array(image: Image.Image) -> np.ndarray:
-    """What a caller feeds the graph: the decoded picture as (H, W, 4) uint8 RGBA."""
-    return np.asarray(preprocess.normalise_mode(image).convert("RGBA"))
-
-
 @dataclass
 class Parity:
     images: int = 0
@@ -117,7 +112,7 @@ def check_parity(e2e_session, classifier, sets: dict[str, list[tuple[str, Image.
         for name, image in images:
             expected = preprocess.robust(image)
             expected_label = int(np.argmax(classifier.predict(expected[None, :, :, None])[0]))
-            probabilities, seen = e2e_session.run([PROBABILITIES, PREPROCESSED], {INPUT: rgba_array(image)})
+            probabilities, seen = e2e_session.run([PROBABILITIES, PREPROCESSED], {INPUT: preprocess.rgba_bytes(image)})
             diff = np.abs(seen[0, :, :, 0] - expected)
             result.max_abs_diff = max(result.max_abs_diff, float(diff.max()))
             result.worst_mean_abs_diff = max(result.worst_mean_abs_diff, float(diff.mean()))

@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 
 from edge_infer import segment
 from edge_infer.classifier import Classifier
-from edge_infer.preprocess import robust
+from edge_infer.preprocess import rgba_bytes, robust
 from edge_infer.runtime import MODELS_DIR
 from export import e2e, e2e_graph, e2e_segment
 from export.onnx_graph import FLOAT, Graph, item, value_info
@@ -54,7 +54,7 @@ def test_the_graph_preprocesses_like_python(preprocessing_session, repository_im
     exact = 0
     for image in repository_images:
         expected = robust(image)
-        seen = preprocessing_session.run(None, {"rgba": e2e.rgba_array(image)})[0][0, :, :, 0]
+        seen = preprocessing_session.run(None, {"rgba": rgba_bytes(image)})[0][0, :, :, 0]
         diff = np.abs(seen - expected)
         assert diff.max() <= 2 / 255
         exact += bool(np.array_equal(seen, expected))
@@ -143,7 +143,7 @@ def test_the_shipped_e2e_file_is_recorded_and_answers_like_classify():
     python = {record.path: record for record in classifier.classify([name for name, _ in images]).records}
     assert len(python) == len(images) == 47
     for name, image in images:
-        probabilities, seen = session.run(None, {"rgba": e2e.rgba_array(image)})
+        probabilities, seen = session.run(None, {"rgba": rgba_bytes(image)})
         assert int(np.argmax(probabilities)) == python[name].best_class_index, name
         assert seen.shape == (1, 28, 28, 1)
 

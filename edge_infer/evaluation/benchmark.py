@@ -164,7 +164,7 @@ def end_to_end_graph(inputs: list[str], model: str, recursive: bool = True, limi
     """The same images through the model's one-file end-to-end graph (preprocessing inside),
     one at a time on one thread: ms per image for the caller's part (decode and RGBA bytes)
     and for the graph. None when the model ships no end-to-end file."""
-    from ..preprocess import normalise_mode
+    from ..preprocess import rgba_bytes
     from ..runtime import ModelError, resolve_end_to_end, session_options
 
     try:
@@ -178,7 +178,7 @@ def end_to_end_graph(inputs: list[str], model: str, recursive: bool = True, limi
     for item in files:
         tick = time.perf_counter()
         try:
-            rgba = np.asarray(normalise_mode(image_io.open_image(item.path)).convert("RGBA"))
+            rgba = rgba_bytes(image_io.open_image(item.path))
         except image_io.ImageError:
             continue
         mid = time.perf_counter()
