@@ -228,12 +228,10 @@ def export_e2e(name: str, precision: str | None, models_dir: Path, extra_folders
         else None,
     }
     if write:
+        from .pipeline import update_manifest
+
         write_atomic(models_dir / record["file"], data)
-        manifest_path = models_dir / "models.json"
-        manifest = json.loads(manifest_path.read_text())
-        kept = [entry for entry in manifest.get("end_to_end", []) if entry["name"] != name]
-        manifest["end_to_end"] = sorted([*kept, record], key=lambda entry: entry["name"])
-        write_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
+        update_manifest(models_dir / "models.json", [record], section="end_to_end", key=("name",))
         names = json.loads(dict((p.key, p.value) for p in e2e.metadata_props)["class_names"])
         (models_dir / "cards").mkdir(exist_ok=True)
         write_atomic(models_dir / "cards" / f"{name}.e2e.md", card(record, names))

@@ -120,11 +120,14 @@ def _write_models(name: str, graphs: list, out_dir: Path, quantization: str, par
     return entries
 
 
-def update_manifest(path: Path, entries: list[dict]) -> None:
+def update_manifest(path: Path, entries: list[dict], section: str = "models",
+                    key: tuple[str, ...] = ("name", "precision")) -> None:
+    """Put `entries` into models.json's `section`, replacing those with the same `key` fields
+    (the classifiers by name and precision; "end_to_end" files by name alone)."""
     manifest = json.loads(path.read_text()) if path.is_file() else {"models": []}
-    replaced = {(e["name"], e["precision"]) for e in entries}
-    kept = [e for e in manifest.get("models", []) if (e["name"], e["precision"]) not in replaced]
+    replaced = {tuple(e[k] for k in key) for e in entries}
+    kept = [e for e in manifest.get(section, []) if tuple(e[k] for k in key) not in replaced]
     merged = sorted(kept + entries, key=lambda e: (NAMES.index(e["name"]) if e["name"] in NAMES else 99,
                                                    e["name"], e["precision"]))
-    manifest["models"] = merged  # other keys (the preferred precisions) stay as they were
+    manifest[section] = merged  # other keys (the preferred precisions, other sections) stay as they were
     write_atomic(path, json.dumps(manifest, indent=2) + "\n")
