@@ -34,6 +34,9 @@ _BORDER_MARGIN = 1.5  # foreground must differ from the background by this times
 # phone photos 50-235 (realdev phone photos: 5th percentile 49.5).
 _SEGMENT_SPREAD = 40.0
 _SHARPEN_PERCENT = 60  # unsharp mask strength after resizing (Fashion-MNIST's conversion sharpened)
+_SHARPEN_RADIUS, _SHARPEN_THRESHOLD = 1, 2
+_SEGMENT_BLUR = 1  # Gaussian blur radius on the segmenter's thumbnail, against grain
+_GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma: the background's grey level
 _WHITE = (255, 255, 255)
 
 
@@ -162,7 +165,7 @@ def _segment(thumb: Image.Image) -> Image.Image | None:
     """The garment mask of a photo thumbnail (smaller still, lightly blurred against grain)."""
     small = thumb.convert("RGB")
     small.thumbnail((SEGMENT_SIZE, SEGMENT_SIZE), Image.Resampling.BOX)
-    small = small.filter(ImageFilter.GaussianBlur(1))
+    small = small.filter(ImageFilter.GaussianBlur(_SEGMENT_BLUR))
     mask = garment_mask(np.asarray(small, dtype=np.float32))
     return None if mask is None else Image.fromarray(mask.astype(np.uint8) * 255, "L")
 
@@ -192,7 +195,7 @@ def _colour_foreground(thumb: Image.Image) -> tuple[np.ndarray, float, float]:
     spread = float(np.percentile(border_distance, 95))
     # A textured background (floor, fabric) raises the bar to what its own border varies by.
     threshold = max(_MIN_DISTANCE, spread * _BORDER_MARGIN)
-    grey = float(background @ np.array([0.299, 0.587, 0.114]))
+    grey = float(background @ np.array(_GREY_WEIGHTS))
     return distance > threshold, grey, spread
 
 
@@ -227,7 +230,8 @@ def robust(image: Image.Image) -> np.ndarray:
     small = crop.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     if light:
         small = ImageOps.invert(small)
-    small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=_SHARPEN_PERCENT, threshold=2))
+    small = small.filter(ImageFilter.UnsharpMask(radius=_SHARPEN_RADIUS, percent=_SHARPEN_PERCENT,
+                                                  threshold=_SHARPEN_THRESHOLD))
     arr = np.asarray(small, dtype=np.float32)
     arr = _black_background(arr, 255.0 - background if light else background)
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)

@@ -3,8 +3,8 @@
 Input `rgba`: uint8 (H, W, 4), any H and W, alpha 255 where the picture is opaque. Output
 `preprocessed`: float32 (1, 28, 28, 1), what the classifier sees. Every step of the Python
 version is here, in the same order and with Pillow's own arithmetic where it matters (its
-resampling filters and fixed-point coefficients, its box-blur passes, its unsharp mask), so
-that the two agree to a grey level or so:
+resampling filters, fixed-point coefficients and pass order, premultiplied alpha, its box-blur
+passes, its unsharp mask), so that the two agree to the bit (tests/test_e2e.py, the export gate):
 
   paste on white -> thumbnail (<= 128 px) -> background from the border ring -> foreground by
   colour distance, by alpha, or by segmenting the garment (k-means colour mixtures on a 48 px
@@ -127,7 +127,8 @@ def _to_28(g: Graph, grey: str, background: str) -> str:
     small = resample(g, grey, small_h, small_w, LANCZOS, reducing_gap=3.0)
     light = g.op("GreaterOrEqual", background, g.const(128.0, DOUBLE))
     small = g.where(light, g.sub(g.const(255.0), small), small)
-    small = _unsharp_mask(g, small, radius=1.0, percent=preprocess._SHARPEN_PERCENT, threshold=2)
+    small = _unsharp_mask(g, small, radius=preprocess._SHARPEN_RADIUS, percent=preprocess._SHARPEN_PERCENT,
+                          threshold=preprocess._SHARPEN_THRESHOLD)
 
     # _black_background: NumPy subtracts the level in float32 but the span is a Python float
     level = g.where(light, g.sub(g.const(255.0, DOUBLE), background), background)
@@ -150,7 +151,7 @@ def _passes_through(g: Graph, rgb: str, height: str, width: str, opaque: str) ->
     size = g.const(IMAGE_SIZE, INT64)
     square = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
     then = g.subgraph()
-    check = _fashion_mnist_form(then, rgb, height, width, opaque)
+    check = _fashion_mnist_form(then, rgb, opaque)
     return if_(g, square, then, check, g.subgraph(), g.const(False, BOOL), BOOL, "fashion_mnist_form")
 
 
@@ -161,12 +162,6 @@ def _as_is(g: Graph, rgb: str) -> str:
 
 
 # --- small pieces ---------------------------------------------------------------------------
-
-
-def _round(g: Graph, value: str) -> str:
-    """Round half up and clamp to 0..255, as Pillow stores a computed 8-bit value."""
-    rounded = g.op("Floor", g.add(value, g.const(0.5)))
-    return g.op("Clip", rounded, g.const(0.0, scalar=True), g.const(255.0, scalar=True))
 
 
 def _thumbnail_size(g: Graph, height: str, width: str, limit: int) -> tuple[str, str]:
@@ -508,7 +503,7 @@ def _colour_foreground(g: Graph, thumb: str) -> tuple[str, str, str]:
     threshold = g.maximum(g.const(preprocess._MIN_DISTANCE, DOUBLE),
                           g.mul(spread, g.const(preprocess._BORDER_MARGIN, DOUBLE)))
     foreground = g.op("Greater", g.cast(distance, DOUBLE), threshold)
-    luma = g.const(np.array([[0.299, 0.587, 0.114]]), DOUBLE)
+    luma = g.const(np.array([preprocess._GREY_WEIGHTS]), DOUBLE)
     grey = g.op("Reshape", g.op("MatMul", luma, g.cast(background, DOUBLE)), g.const([1], INT64))
     return foreground, grey, spread
 
@@ -567,23 +562,16 @@ def _paste_on_white_if(g: Graph, segmented: str, crop: str, mask: str) -> str:
     return if_(g, segmented, then, pasted, g.subgraph(), crop, FLOAT, "pasted")
 
 
-def _fashion_mnist_form(g: Graph, rgb: str, height: str, width: str, opaque: str) -> str:
-    size = g.const(IMAGE_SIZE, INT64)
-    square = g.and_(g.op("Equal", height, size), g.op("Equal", width, size))
+def _fashion_mnist_form(g: Graph, rgb: str, opaque: str) -> str:
+    """preprocess.fashion_mnist_form for a (3, 28, 28) picture: opaque, grey, dark corners."""
     red = g.slice(rgb, g.const(0, INT64), g.const(1, INT64), g.const(0, INT64))
     grey = g.op("Not", any_(g, g.op("Not", g.op("Equal", rgb, red))))
-    # the four corners' median (they exist whatever the size; only used when square)
-    last_h, last_w = g.sub(height, g.const(1, INT64)), g.sub(width, g.const(1, INT64))
-    zero = g.const(0, INT64)
-    corners = []
-    for row, col in ((zero, zero), (zero, last_w), (last_h, zero), (last_h, last_w)):
-        corner = g.slice(red, g.op("Concat", row, col, axis=0),
-                         g.op("Concat", g.add(row, g.const(1, INT64)), g.add(col, g.const(1, INT64)), axis=0),
-                         g.const([1, 2], INT64))
-        corners.append(g.op("Reshape", corner, g.const([1, 1], INT64)))
-    median = _median(g, g.op("Concat", *corners, axis=1))
+    last = IMAGE_SIZE - 1
+    corners = g.op("Reshape", g.op("Gather", g.op("Gather", red, g.const([0, last], INT64), axis=1),
+                                   g.const([0, last], INT64), axis=2), g.const([1, 4], INT64))
+    median = _median(g, corners)
     dark = g.op("Less", g.op("Reshape", median, g.const([1], INT64)), g.const(128.0))
-    return g.and_(square, grey, opaque, dark)
+    return g.and_(grey, opaque, dark)
 
 
 # --- segmentation (edge_infer.segment) ----------------------------------------------------------
@@ -596,7 +584,7 @@ def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) ->
     shape = then.op("Shape", thumb)
     small_h, small_w = _thumbnail_size(then, item(then, shape, 1), item(then, shape, 2), segment.SEGMENT_SIZE)
     small = resample(then, thumb, small_h, small_w, BOX, reducing_gap=2.0)
-    small = gaussian_blur(then, small, 1.0)
+    small = gaussian_blur(then, small, preprocess._SEGMENT_BLUR)
     found, mask = garment_mask(then, small, small_h, small_w)
     chosen = if_(then, found, then.subgraph(), mask, then.subgraph(), thumb_foreground, BOOL, "garment")
     return if_many(g, wants, then, [found, chosen], g.subgraph(), [g.const(False, BOOL), thumb_foreground],
