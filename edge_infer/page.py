@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import onnxruntime as ort
 
-from .files import collect
+from .files import DRAFT_SIZE, collect
 from .runtime import ModelError, resolve_end_to_end
 
 PAGE_DIR = Path(__file__).resolve().parent / "web"
@@ -58,6 +58,7 @@ def model_info(model: str) -> tuple[Path, dict]:
     return path, {
         "name": entry["name"], "precision": entry["precision"], "preprocessing": entry["preprocessing"],
         "class_names": json.loads(metadata["class_names"]),
+        "draft_size": DRAFT_SIZE,  # the page decodes big JPEGs at the size classify does
     }
 
 

@@ -75,7 +75,7 @@ def build(classifier: onnx.ModelProto, name: str) -> onnx.ModelProto:
         "output": json.dumps({"name": PROBABILITIES, "shape": [1, 10], "meaning": "class probabilities"}),
         "preprocessed_output": json.dumps({"name": PREPROCESSED, "shape": [1, IMAGE_SIZE, IMAGE_SIZE, 1],
                                            "meaning": "the 28x28 the classifier saw, in [0, 1]"}),
-        "preprocessing_in_graph": json.dumps(metadata.get("preprocessing", "").strip('"')),
+        "preprocessing_in_graph": metadata["preprocessing"],  # already JSON, as every value here
         "opset": str(OPSET),
     })
     helper.set_model_props(e2e, metadata)

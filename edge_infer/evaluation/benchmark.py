@@ -47,10 +47,11 @@ def machine() -> dict:
     }
 
 
-def _percentiles(samples_s: list[float]) -> dict:
-    micro = np.asarray(samples_s) * 1e6
-    return {"p50": float(np.percentile(micro, 50)), "p90": float(np.percentile(micro, 90)),
-            "p99": float(np.percentile(micro, 99)), "mean": float(micro.mean()), "runs": len(micro)}
+def _percentiles(samples_s: list[float], unit: float = 1e6) -> dict:
+    """p50/p90/p99/mean of timings in seconds, in microseconds (unit 1e6) or milliseconds (1e3)."""
+    scaled = np.asarray(samples_s) * unit
+    return {"p50": float(np.percentile(scaled, 50)), "p90": float(np.percentile(scaled, 90)),
+            "p99": float(np.percentile(scaled, 99)), "mean": float(scaled.mean()), "runs": len(scaled)}
 
 
 def time_calls(call, runs: int, warmup: int = 5) -> list[float]:
@@ -188,11 +189,7 @@ def end_to_end_graph(inputs: list[str], model: str, recursive: bool = True, limi
     if not graph:
         return None
     return {"file": path.name, "images": len(graph), "decode_rgba_ms": 1e3 * float(np.mean(decode)),
-            "graph_ms": _percentiles_ms(graph)}
-
-
-def _percentiles_ms(samples_s: list[float]) -> dict:
-    return {key: value if key == "runs" else value / 1e3 for key, value in _percentiles(samples_s).items()}
+            "graph_ms": _percentiles(graph, unit=1e3)}
 
 
 def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_BATCH_SIZES, threads: int = 1,

@@ -7,13 +7,13 @@ ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
 const status = document.getElementById("status");
 const results = document.getElementById("results");
 
-const DRAFT_SIZE = 256; // as edge_infer.files: big JPEGs are decoded at 1/2, 1/4 or 1/8 size
+let draftTarget = 256; // edge_infer.files.DRAFT_SIZE, as model.json reports it
 
 // The size edge-infer's decoder would give a JPEG (Pillow's draft: the largest scale of 8, 4
-// or 2 that keeps both sides at least DRAFT_SIZE, for JPEGs at least twice that on the short side).
+// or 2 that keeps both sides at least draftTarget, for JPEGs at least twice that on the short side).
 function draftSize(type, width, height) {
-  if (type !== "image/jpeg" || Math.min(width, height) < 2 * DRAFT_SIZE) return null;
-  const room = Math.min(Math.floor(width / DRAFT_SIZE), Math.floor(height / DRAFT_SIZE));
+  if (type !== "image/jpeg" || Math.min(width, height) < 2 * draftTarget) return null;
+  const room = Math.min(Math.floor(width / draftTarget), Math.floor(height / draftTarget));
   const scale = [8, 4, 2].find((s) => room >= s);
   return scale ? [Math.ceil(width / scale), Math.ceil(height / scale)] : null;
 }
@@ -131,6 +131,7 @@ async function selftest(session, classNames, listUrl) {
 
 async function main() {
   const info = await (await fetch("model.json")).json();
+  draftTarget = info.draft_size;
   const session = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"] });
   status.textContent = `Ready: ${info.name} (${info.precision}), preprocessing ${info.preprocessing} inside the model.`;
   const list = new URLSearchParams(location.search).get("selftest");
