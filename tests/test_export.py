@@ -140,3 +140,33 @@ def test_the_first_convolution_can_be_kept_float(trained_run, export_data):
 
     assert float_convs(quantize(fp32, export_data.calibration)) == []
     assert float_convs(quantize(fp32, export_data.calibration, first_conv_kept=True)) == first
+
+
+def test_a_separable_robust_variant_exports_with_depthwise_convolutions(export_data):
+    """The efficiency frontier's cheap variant: batch-norms folded, depthwise Conv (group = channels),
+    multiply-accumulates counted per depthwise and pointwise step, and the same answers as Keras."""
+    from export.quantize import quantize
+    from train.models import build_robust
+
+    widths = (8, 16, 24)
+    model = build_robust(widths, block="separable")
+    proto = keras_to_onnx(model)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "BatchNormalization" not in ops
+    groups = sorted(a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group")
+    assert [g for g in groups if g > 1] == [8, 8, 16, 16, 24]  # every block but the first is depthwise
+    spatial = (28 * 28, 28 * 28, 14 * 14, 14 * 14, 7 * 7, 7 * 7)
+    channels_in = (1, 8, 8, 16, 16, 24)
+    channels_out = (8, 8, 16, 16, 24, 24)
+    first = spatial[0] * 9 * channels_out[0]
+    separable = sum(s * (9 * c_in + c_in * c_out)
+                    for s, c_in, c_out in zip(spatial[1:], channels_in[1:], channels_out[1:]))
+    assert count_macs(proto) == first + separable + 24 * 10
+    images = export_data.test_images[:32]
+    session = __import__("onnxruntime").InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    ours = session.run(None, {session.get_inputs()[0].name: images})[0]
+    np.testing.assert_allclose(ours, model(images, training=False).numpy(), atol=1e-5)
+    quantized = quantize(proto, export_data.calibration)
+    session = __import__("onnxruntime").InferenceSession(quantized.SerializeToString(),
+                                                         providers=["CPUExecutionProvider"])
+    assert session.run(None, {session.get_inputs()[0].name: images})[0].shape == (32, 10)

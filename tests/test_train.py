@@ -108,19 +108,24 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     out = tmp_path / "ablation"
     assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
                  "--augment", "basic", "--vertical-flip", "--heavy-fraction", "0.5", "--widths", "8,16,24",
-                 "--corruption-mix", "0.5", "--photos", "none", "--quiet", "--no-download"]) == 0
+                 "--corruption-mix", "0.5", "--block", "separable", "--photos", "none", "--quiet",
+                 "--no-download"]) == 0
     run = json.loads((out / "run.json").read_text())
     recipe = run["recipe"]
     assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True and recipe["heavy_fraction"] == 0.5
     assert recipe["corruption_mix"] == 0.5
     assert recipe["widths"] == [8, 16, 24] and recipe["photos"] is None and run["photos"] is None
-    assert run["params"] == REGISTRY["robust"].build(widths=(8, 16, 24)).count_params() < 20_000
+    assert recipe["block"] == "separable"
+    assert run["params"] == REGISTRY["robust"].build(widths=(8, 16, 24), block="separable").count_params()
+    assert run["params"] < REGISTRY["robust"].build(widths=(8, 16, 24)).count_params() < 20_000
 
 
 @pytest.mark.parametrize("args", [["--model", "model1", "--widths", "8,16"], ["--model", "robust", "--widths", "8,x"],
                                   ["--model", "robust", "--heavy-fraction", "1.5"],
                                   ["--model", "robust", "--corruption-mix", "-0.1"],
-                                  ["--model", "robust", "--photos-fraction", "0"]])
+                                  ["--model", "robust", "--photos-fraction", "0"],
+                                  ["--model", "model2", "--block", "separable"],
+                                  ["--model", "robust", "--block", "dense"]])
 def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
     from train.__main__ import main
 
@@ -128,7 +133,7 @@ def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
         main(args)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and any(
-        option in err for option in ("widths", "heavy-fraction", "corruption-mix", "photos-fraction"))
+        option in err for option in ("widths", "heavy-fraction", "corruption-mix", "photos-fraction", "block"))
 
 
 def test_augmentation_eases_over_the_last_epochs():

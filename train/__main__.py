@@ -20,6 +20,7 @@ def _widths(text: str) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     from .models import REGISTRY
+    from .registry import BLOCKS
 
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     parser.add_argument("--model", required=True, choices=[*REGISTRY, "all"])
@@ -44,6 +45,8 @@ def main(argv=None) -> int:
     parser.add_argument("--photos-fraction", type=float, metavar="F",
                         help="use the photos of this share of the photographers (learning curves)")
     parser.add_argument("--widths", type=_widths, help="robust only: channels per stage, e.g. 40,80,112")
+    parser.add_argument("--block", choices=BLOCKS,
+                        help="robust only: Conv-BN-ReLU blocks (default) or depthwise-separable ones")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -61,6 +64,10 @@ def main(argv=None) -> int:
         if args.model != "robust":
             parser.error("--widths applies to the robust model only")
         overrides["widths"] = args.widths
+    if args.block:
+        if args.model != "robust":
+            parser.error("--block applies to the robust model only")
+        overrides["block"] = args.block
     if args.heavy_fraction is not None:
         if not 0.0 <= args.heavy_fraction <= 1.0:
             parser.error("--heavy-fraction must be between 0 and 1")

@@ -14,7 +14,7 @@ from typing import Callable
 import keras
 from keras import layers, regularizers
 
-from .registry import MODELS, Recipe
+from .registry import BLOCKS, MODELS, Recipe
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -75,18 +75,38 @@ def _conv_bn_relu(x, filters: int):
     return layers.ReLU()(x)
 
 
-def build_robust(widths: tuple[int, ...] = (32, 64, 128)) -> keras.Model:
-    """Two Conv-BN-ReLU blocks per stage, max-pool between stages, GAP, Dense.
+def _separable_bn_relu(x, filters: int):
+    """MobileNet-style: depthwise 3x3-BN-ReLU, then pointwise 1x1-BN-ReLU (both batch-norms fold)."""
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    return _pointwise_bn_relu(x, filters)
 
-    The default (32, 32, pool, 64, 64, pool, 128, 128) has 289k parameters.
+
+def _pointwise_bn_relu(x, filters: int):
+    x = layers.Conv2D(filters, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def build_robust(widths: tuple[int, ...] = (32, 64, 128), block: str = "conv") -> keras.Model:
+    """Two blocks per stage, max-pool between stages, GAP, Dense.
+
+    The default (32, 32, pool, 64, 64, pool, 128, 128) of Conv-BN-ReLU blocks has 289k
+    parameters and 28.9M multiply-accumulates. block="separable" makes every block after the
+    first a depthwise-separable one (the first sees one grey channel, where depthwise buys
+    nothing): 7.5x fewer multiply-accumulates at the same widths.
     """
+    if block not in BLOCKS:
+        raise ValueError(f"block must be one of {BLOCKS}, not {block!r}")
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = inputs
     for stage, filters in enumerate(widths):
         if stage:
             x = layers.MaxPooling2D()(x)
-        x = _conv_bn_relu(x, filters)
-        x = _conv_bn_relu(x, filters)
+        for position in range(2):
+            first_of_model = stage == 0 and position == 0
+            x = _conv_bn_relu(x, filters) if block == "conv" or first_of_model else _separable_bn_relu(x, filters)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.2)(x)
     x = layers.Dense(10)(x)
@@ -110,7 +130,13 @@ class ModelSpec:
     summary: str
 
     def build_for(self, recipe: Recipe) -> keras.Model:
-        return self.build(widths=recipe.widths) if recipe.widths else self.build()
+        """The builder's defaults unless the recipe sets widths or block (robust only)."""
+        options = {}
+        if recipe.widths:
+            options["widths"] = recipe.widths
+        if recipe.block != "conv":
+            options["block"] = recipe.block
+        return self.build(**options)
 
 
 # the registry's entries with their builders (train/registry.py holds the list)

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 CORRUPTION_MIX_KINDS = ("rotate", "shear", "inverse", "stripe", "zigzag", "impulse_noise", "pixelate")
 
 
+# robust only: "conv" (Conv-BN-ReLU) or "separable" (depthwise 3x3, then pointwise 1x1; train.models)
+BLOCKS = ("conv", "separable")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a model is trained; the defaults are the study's."""
@@ -36,6 +40,7 @@ class Recipe:
     photos_fraction: float = 1.0  # share of the photos' photographers used (learning curves)
     photos_per_class: int = 1500  # each class's photos are repeated towards this many samples per epoch
     widths: tuple[int, ...] | None = None  # robust only: channels per stage (builder default if None)
+    block: str = "conv"  # robust only: one of BLOCKS
     mixed_bfloat16: bool = False
     study_params: int | None = None
     study_test_accuracy: float | None = None
