@@ -103,3 +103,52 @@ def test_results_are_stored_under_their_key_without_losing_the_others(tmp_path):
     benchmark.store_under_key(path, "v2", [1, 2])
     benchmark.store_under_key(path, "v1", {"accuracy": 0.6})
     assert json.loads(path.read_text()) == {"v1": {"accuracy": 0.6}, "v2": [1, 2]}
+
+
+def _frontier():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import frontier
+
+    return frontier
+
+
+def _frontier_row(label, macs, **accuracy):
+    return {"label": label, "macs_per_image": macs, "accuracy": accuracy}
+
+
+def test_a_cheaper_variant_qualifies_only_within_the_tolerance_on_every_measure():
+    frontier = _frontier()
+    rows = [_frontier_row("reference", 100, clean=0.93, realdev=0.76),
+            _frontier_row("close", 25, clean=0.928, realdev=0.758),
+            _frontier_row("loses photos", 25, clean=0.935, realdev=0.75),
+            _frontier_row("same cost", 100, clean=0.95, realdev=0.80)]
+    frontier.verdicts(rows, tolerance_points=0.3)
+    assert [r["qualifies"] for r in rows] == [False, True, False, False]
+    assert abs(rows[2]["worst_drop_points"] - 1.0) < 1e-9 and rows[3]["worst_drop_points"] == 0.0
+    assert rows[1]["mac_fraction"] == 0.25
+
+
+def test_realdev_accuracy_is_split_by_file_name_prefix():
+    predictions = [{"path": "0_tshirt/cds_a.jpg", "label": 0, "predicted": 0},
+                   {"path": "0_tshirt/cds_b.jpg", "label": 0, "predicted": 6},
+                   {"path": "8_bag/fpi_c.jpg", "label": 8, "predicted": 8}]
+    assert _frontier().accuracy_by_source(predictions) == {"cds": 0.5, "fpi": 1.0}
+
+
+def test_frontier_script_writes_its_table(tmp_path):
+    from edge_infer.runtime import MODELS_DIR
+
+    frontier = _frontier()
+    shipped = f"shipped={MODELS_DIR}"
+    assert frontier.main([shipped, f"again={MODELS_DIR}", "--folder", "unseen/shifted", "--corruption-images", "0",
+                          "--latency-runs", "10", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "frontier.json").read_text())["rows"]["int8"]
+    assert [r["label"] for r in rows] == ["shipped", "again"]
+    assert rows[0]["accuracy"] == rows[1]["accuracy"]  # the same files score the same
+    assert set(rows[0]["accuracy"]) == {"clean", "shifted", "pool hold-out"}
+    assert not rows[1]["qualifies"]  # the same cost is not cheaper
+    assert "| again | int8 |" in (tmp_path / "frontier.md").read_text()
+    assert (tmp_path / "frontier.png").stat().st_size > 0
