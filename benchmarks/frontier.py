@@ -25,7 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
 from edge_infer.classifier import Classifier  # noqa: E402
 from edge_infer.datasets import to_model_input  # noqa: E402
 from edge_infer.evaluation.benchmark import machine, model_speed  # noqa: E402
