@@ -162,6 +162,29 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
+# Graph optimisers a model asks onnxruntime to leave out: metadata "disabled_optimizers", a JSON
+# list. An int8 graph whose first stage stays float (export.quantize.first_stage) needs
+# QDQPropagationTransformer off, or the first QuantizeLinear moves above the max-pool, which then
+# runs on uint8 in NCHW layout and makes the whole model 2-3x slower.
+DISABLED_OPTIMIZERS_KEY = "disabled_optimizers"
+
+
+def create_session(source: str | bytes, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session for a model file or serialized model, honouring the optimisers it disables."""
+    providers = ["CPUExecutionProvider"]
+    session = ort.InferenceSession(source, session_options(threads), providers=providers)
+    disabled = disabled_optimizers(session)
+    if disabled:  # known only once the file is read, so the session is made again without them
+        session = ort.InferenceSession(source, session_options(threads), providers=providers,
+                                       disabled_optimizers=disabled)
+    return session
+
+
+def disabled_optimizers(session: ort.InferenceSession) -> list[str]:
+    """The graph optimisers the session's model asks to leave out (none for most)."""
+    return list(_decode_metadata(session.get_modelmeta().custom_metadata_map).get(DISABLED_OPTIMIZERS_KEY) or [])
+
+
 def run_batched(session: ort.InferenceSession, images: np.ndarray, batch_size: int = 256,
                 input_name: str = INPUT_NAME, output_name: str = OUTPUT_NAME) -> np.ndarray:
     """(N, 28, 28[, 1]) floats through `session` in batches; (N, classes) float32 out."""
@@ -181,8 +204,7 @@ class OnnxModel:
     def __init__(self, model: str = DEFAULT_MODEL, precision: str | None = None, threads: int | None = None):
         path, entry = resolve_model(model, precision)
         try:
-            self.session = ort.InferenceSession(str(path), session_options(threads),
-                                                providers=["CPUExecutionProvider"])
+            self.session = create_session(str(path), threads)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         metadata = _decode_metadata(self.session.get_modelmeta().custom_metadata_map)

@@ -3,7 +3,7 @@
 A minimal onnxruntime build (`--minimal_build --include_ops_by_config`) loads only `.ort` files
 and carries only the kernels a config file lists; `required_operators.config` (written beside
 the models) is that list for every shipped model, with the types each operator needs. The
-conversion is onnxruntime's own (`onnxruntime.tools.convert_onnx_models_to_ort`) with the
+conversion follows onnxruntime's own (`onnxruntime.tools.convert_onnx_models_to_ort`) with the
 "Fixed" optimisation style (graph optimisations baked in, as advised for the CPU execution
 provider) and ARM as the target, where phones and Raspberry Pis are; the files load and give
 the same answers on x86 too (checked below and in the tests).
@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
-from edge_infer.runtime import OnnxModel, sha256_file
+from edge_infer.runtime import OnnxModel, disabled_optimizers, session_options, sha256_file
 
 CONFIG_FILE = "required_operators.config"
 MAX_ABS_DIFF = 1e-5
@@ -28,16 +29,22 @@ class OrtFormatError(Exception):
 
 
 def convert(onnx_path: Path, check_images: np.ndarray) -> Path:
-    """Write `<stem>.ort` beside `onnx_path` once it gives the ONNX model's outputs on `check_images`."""
-    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+    """Write `<stem>.ort` beside `onnx_path` once it gives the ONNX model's outputs on `check_images`.
 
+    What onnxruntime's converter does for the "Fixed" style and an ARM target (all graph
+    optimisations but the x86-only NCHWc layout, int8 QDQ kept as signed where ARM prefers it),
+    plus the optimisers the model itself asks to leave out (`edge_infer.runtime.disabled_optimizers`):
+    the converter has no option for those, and an .ort file keeps the graph as optimised here."""
     target = onnx_path.with_suffix(".ort")
     with tempfile.TemporaryDirectory(dir=onnx_path.parent) as scratch:  # beside it: the rename stays atomic
-        with contextlib.redirect_stdout(None):
-            convert_onnx_models_to_ort(onnx_path, output_dir=Path(scratch),
-                                       optimization_styles=[OptimizationStyle.Fixed],
-                                       enable_type_reduction=True, target_platform="arm")
         converted = Path(scratch) / target.name
+        options = session_options()
+        options.optimized_model_filepath = str(converted)
+        options.add_session_config_entry("session.save_model_format", "ORT")
+        options.add_session_config_entry("session.qdqisint8allowed", "1")
+        asked = disabled_optimizers(ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
+        ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=["NchwcTransformer", *asked])
         difference = _max_difference(onnx_path, converted, check_images)
         if difference > MAX_ABS_DIFF:
             raise OrtFormatError(f"{target.name}: outputs differ from {onnx_path.name} by {difference:.2e}")

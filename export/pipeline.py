@@ -14,7 +14,7 @@ from edge_infer.evaluation.metrics import accuracy
 from edge_infer.preprocess import PREPROCESS_VERSION
 from edge_infer.runtime import sha256_file
 from train.provenance import git_commit
-from train.registry import NAMES
+from train.registry import MODELS, NAMES
 
 from . import card, macs, onnx_export, ort_format, quantize, verify
 
@@ -88,7 +88,9 @@ def _verified_fp32(name: str, model, data: ExportData, limits: verify.Thresholds
 def _verified_int8(name: str, fp32, fp32_probs: np.ndarray, data: ExportData, quantization: str,
                    limits: verify.Thresholds):
     """The quantized graph, checked for agreement with the float one and for its accuracy drop."""
-    int8 = quantize.quantize(fp32, data.calibration, quantization)
+    entry = MODELS.get(name)
+    int8 = quantize.quantize(fp32, data.calibration, quantization,
+                             first_stage_kept=bool(entry and entry.float_first_stage))
     report = verify.Report(f"{name} int8 ({quantization})")
     verify.check_structure(int8, report)
     int8_probs = verify.run(int8, data.test_images)

@@ -19,7 +19,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_infer.datasets import to_model_input
 from edge_infer.files import write_atomic
-from edge_infer.runtime import INPUT_NAME
+from edge_infer.runtime import DISABLED_OPTIMIZERS_KEY, INPUT_NAME
+
+from .onnx_export import set_metadata
 
 METHODS = ("static", "dynamic")
 
@@ -63,15 +65,31 @@ def float_head(model: onnx.ModelProto) -> list[str]:
     return keep
 
 
-def first_conv(model: onnx.ModelProto) -> list[str]:
-    """The first convolution: one input channel, so in int8 it is mostly quantize/transpose
-    overhead around very little arithmetic (the issue-13 lead: ~18 us as QLinearConv vs ~5 us float)."""
-    return [next(node.name for node in model.graph.node if node.op_type == "Conv")]
+def first_stage(model: onnx.ModelProto) -> list[str]:
+    """The first convolution and, when they follow it directly, its ReLU and max-pool.
+
+    With one input channel, the first convolution as QLinearConv is slow for its arithmetic
+    (on model2 it took longer than the second convolution, which has 11x the MACs). Kept float
+    with its pool, quantization happens on the pooled tensor, a quarter of the size; the
+    runtime must then not move that QuantizeLinear above the pool (`DISABLED_OPTIMIZERS_KEY`)."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    node = next(node for node in model.graph.node if node.op_type == "Conv")
+    stage = [node.name]
+    while node.op_type != "MaxPool":
+        following = consumers.get(node.output[0], [])
+        if len(following) != 1 or following[0].op_type not in ("Relu", "MaxPool"):
+            break
+        node = following[0]
+        stage.append(node.name)
+    return stage
 
 
 def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str = "static",
              quant_format: QuantFormat = QuantFormat.QDQ, activation_type: QuantType = QuantType.QUInt8,
-             float_head_kept: bool = True, first_conv_kept: bool = False) -> onnx.ModelProto:
+             float_head_kept: bool = True, first_stage_kept: bool = False) -> onnx.ModelProto:
     """fp32 graph to int8. Static: QDQ, per-channel s8 weights, u8 activations, calibrated with
     MinMax on `calibration`. `quant_pre_process` (shape inference and ORT graph optimisation)
     runs first: it folds constants so fewer ops are left in float between Q/DQ pairs."""
@@ -85,7 +103,7 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
         except Exception:  # noqa: BLE001 - pre-processing is an optimisation, not a requirement
             prepared = source
         graph = onnx.load(prepared)
-        keep_float = (float_head(graph) if float_head_kept else []) + (first_conv(graph) if first_conv_kept else [])
+        keep_float = (float_head(graph) if float_head_kept else []) + (first_stage(graph) if first_stage_kept else [])
         if method == "static":
             if calibration is None or len(calibration) == 0:
                 raise ValueError("static quantization needs calibration images")
@@ -103,6 +121,8 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
     for prop in fp32.metadata_props:  # not every quantizer path carries metadata over
         if prop.key not in carried:
             model.metadata_props.add(key=prop.key, value=prop.value)
+    if first_stage_kept:
+        set_metadata(model, {DISABLED_OPTIMIZERS_KEY: ["QDQPropagationTransformer"]})
     return model
 
 

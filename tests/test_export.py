@@ -127,19 +127,57 @@ def test_export_cli_reports_a_missing_run(tmp_path, capsys, monkeypatch):
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
 
 
-def test_the_first_convolution_can_be_kept_float(trained_run, export_data):
-    from export.quantize import first_conv, quantize
+def test_the_first_stage_can_be_kept_float_and_the_runtime_keeps_its_pool_float(trained_run, export_data,
+                                                                                  monkeypatch, tmp_path):
+    import onnxruntime as ort
+
+    from export.quantize import first_stage, quantize
 
     fp32 = keras_to_onnx(__import__("keras").models.load_model(trained_run / "runs" / "model3" / "model.keras",
                                                                  compile=False))
-    first = first_conv(fp32)
-    assert first == [next(n.name for n in fp32.graph.node if n.op_type == "Conv")]
-    def float_convs(graph):  # in QDQ form a quantized Conv reads its input through DequantizeLinear
-        producers = {out: node.op_type for node in graph.graph.node for out in node.output}
-        return [n.name for n in graph.graph.node if n.op_type == "Conv" and producers.get(n.input[0]) != "DequantizeLinear"]
+    kinds = {n.name: n.op_type for n in fp32.graph.node}
+    stage = first_stage(fp32)
+    assert [kinds[n] for n in stage] == ["Conv", "Relu", "MaxPool"]  # model3 opens with conv, ReLU, pool
 
-    assert float_convs(quantize(fp32, export_data.calibration)) == []
-    assert float_convs(quantize(fp32, export_data.calibration, first_conv_kept=True)) == first
+    def float_nodes(graph):  # in QDQ form a quantized node reads its input through DequantizeLinear
+        producers = {out: node.op_type for node in graph.graph.node for out in node.output}
+        return [n.name for n in graph.graph.node
+                if n.op_type in ("Conv", "MaxPool") and producers.get(n.input[0]) != "DequantizeLinear"]
+
+    plain, kept = quantize(fp32, export_data.calibration), quantize(fp32, export_data.calibration,
+                                                                   first_stage_kept=True)
+    assert float_nodes(plain) == [] and float_nodes(kept) == [n for n in stage if kinds[n] != "Relu"]
+    meta = {p.key: p.value for p in kept.metadata_props}
+    assert json.loads(meta[runtime.DISABLED_OPTIMIZERS_KEY]) == ["QDQPropagationTransformer"]
+    assert runtime.DISABLED_OPTIMIZERS_KEY not in {p.key for p in plain.metadata_props}
+
+    # the runtime makes its session without QDQ propagation, so the pool stays float (not uint8 NCHW)
+    calls = []
+
+    class Recording(ort.InferenceSession):
+        def __init__(self, *args, **kwargs):
+            calls.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.ort, "InferenceSession", Recording)
+    (tmp_path / "kept.onnx").write_bytes(kept.SerializeToString())
+    (tmp_path / "plain.onnx").write_bytes(plain.SerializeToString())
+    probabilities = OnnxModel(str(tmp_path / "kept.onnx")).predict_batched(export_data.test_images)
+    assert calls[-1]["disabled_optimizers"] == ["QDQPropagationTransformer"]
+    calls.clear()
+    OnnxModel(str(tmp_path / "plain.onnx"))
+    assert len(calls) == 1 and "disabled_optimizers" not in calls[0]
+    float_probs = verify.run(fp32, export_data.test_images)
+    assert (probabilities.argmax(1) == float_probs.argmax(1)).mean() > 0.95
+    monkeypatch.undo()
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(tmp_path / "kept.onnx"), options, providers=["CPUExecutionProvider"],
+                         disabled_optimizers=["QDQPropagationTransformer", "NchwcTransformer"])
+    optimized = onnx.load(tmp_path / "optimized.onnx")
+    producers = {out: node.op_type for node in optimized.graph.node for out in node.output}
+    pool = next(n for n in optimized.graph.node if "MaxPool" in n.op_type)
+    assert producers.get(pool.input[0]) != "QuantizeLinear"  # the pool reads float, not uint8
 
 
 def test_a_separable_robust_variant_exports_with_depthwise_convolutions(export_data):
