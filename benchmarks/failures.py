@@ -23,25 +23,23 @@ from edge_infer.evaluation import failures  # noqa: E402
 from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from edge_infer.classifier import Classifier, load_and_preprocess  # noqa: E402
 from edge_infer.evaluation.evaluate import read_labelled_folder  # noqa: E402
+from edge_infer.evaluation.metrics import accuracy_by_prefix  # noqa: E402
 from edge_infer.files import open_image  # noqa: E402
 
 
 def breakdown(folder: Path, classifier: Classifier, prefixes: list[str], sheet_rows: list) -> dict:
     labelled = read_labelled_folder(folder)
-    found, right, by_prefix = [], 0, {p: [0, 0] for p in prefixes}
+    found, outcomes = [], []
     for item, truth in zip(labelled.files, labelled.labels):
         loaded = load_and_preprocess(item, "robust")
         if loaded.array is None:
             print(f"{item.name}: {loaded.error}", file=sys.stderr)
+            outcomes.append(False)
             continue
         probabilities = classifier.classify_arrays(loaded.array[None])[0]
         answer = int(probabilities.argmax())
-        prefix = next((p for p in prefixes if Path(item.name).name.startswith(p)), None)
-        if prefix:
-            by_prefix[prefix][1] += 1
-            by_prefix[prefix][0] += answer == truth
+        outcomes.append(answer == truth)
         if answer == truth:
-            right += 1
             continue
         with open_image(item.path) as image:
             image.load()
@@ -50,8 +48,8 @@ def breakdown(folder: Path, classifier: Classifier, prefixes: list[str], sheet_r
             found.append(failure)
             sheet_rows.append((image.copy(), loaded.array, failure))
     result = failures.summarise(found, len(labelled.files))
-    result["accuracy"] = right / max(1, len(labelled.files))
-    result["by_prefix"] = {p: {"images": n, "accuracy": r / n if n else None} for p, (r, n) in by_prefix.items()}
+    result["accuracy"] = sum(outcomes) / max(1, len(labelled.files))
+    result["by_prefix"] = accuracy_by_prefix([item.name for item in labelled.files], outcomes, prefixes)
     result["wrong_files"] = [{"path": f.path, "truth": f.truth, "answer": f.answer, "kinds": f.kinds} for f in found]
     return result
 

@@ -21,10 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-
 from edge_infer.classifier import Classifier  # noqa: E402
 from edge_infer.evaluation.evaluate import evaluate_folder, read_labelled_folder  # noqa: E402
+from edge_infer.evaluation.metrics import accuracy_by_prefix  # noqa: E402
 from edge_infer.files import write_atomic  # noqa: E402
 from train import photo_pool  # noqa: E402
 
@@ -35,9 +34,9 @@ import pool_holdout  # noqa: E402  (its hold-out score, the same numbers)
 def score(model: str, holdout: photo_pool.PhotoSet, folder, prefix: str) -> dict:
     result = {"pool_holdout": pool_holdout.score(model, None, holdout)["accuracy"]}
     if folder is not None:
-        chosen = [p for p in evaluate_folder(Classifier(model), folder, "robust")["predictions"]
-                  if Path(p["path"]).name.startswith(prefix)]
-        result[f"folder_{prefix or 'all'}"] = float(np.mean([p["predicted"] == p["label"] for p in chosen]))
+        scored = evaluate_folder(Classifier(model), folder, "robust")["predictions"]
+        split = accuracy_by_prefix([p["path"] for p in scored], [p["predicted"] == p["label"] for p in scored], [prefix])
+        result[f"folder_{prefix or 'all'}"] = split[prefix]["accuracy"]
     return result
 
 

@@ -1,12 +1,17 @@
 """edge-infer benchmark measures and reports; no speed is asserted here (see benchmarks/)."""
 
 import json
+import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from edge_infer.evaluation import benchmark
 from edge_infer.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_model_speed_reports_every_figure():
@@ -105,11 +110,10 @@ def test_results_are_stored_under_their_key_without_losing_the_others(tmp_path):
     assert json.loads(path.read_text()) == {"v1": {"accuracy": 0.6}, "v2": [1, 2]}
 
 
-def _frontier():
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+@pytest.fixture(scope="module")
+def frontier():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     import frontier
 
     return frontier
@@ -119,36 +123,60 @@ def _frontier_row(label, macs, **accuracy):
     return {"label": label, "macs_per_image": macs, "accuracy": accuracy}
 
 
-def test_a_cheaper_variant_qualifies_only_within_the_tolerance_on_every_measure():
-    frontier = _frontier()
-    rows = [_frontier_row("reference", 100, clean=0.93, realdev=0.76),
-            _frontier_row("close", 25, clean=0.928, realdev=0.758),
+def test_a_cheaper_variant_qualifies_only_within_the_tolerance_on_every_measure(frontier):
+    rows = [_frontier_row("reference", 100, clean=0.930, realdev=0.76),
+            _frontier_row("exactly the tolerance", 25, clean=0.927, realdev=0.76),
             _frontier_row("loses photos", 25, clean=0.935, realdev=0.75),
+            _frontier_row("better everywhere", 50, clean=0.94, realdev=0.80),
             _frontier_row("same cost", 100, clean=0.95, realdev=0.80)]
     frontier.verdicts(rows, tolerance_points=0.3)
-    assert [r["qualifies"] for r in rows] == [False, True, False, False]
-    assert abs(rows[2]["worst_drop_points"] - 1.0) < 1e-9 and rows[3]["worst_drop_points"] == 0.0
+    assert [r["qualifies"] for r in rows] == [False, True, False, True, False]
+    assert abs(rows[2]["worst_drop_points"] - 1.0) < 1e-9 and rows[2]["worst_measure"] == "realdev"
+    assert rows[3]["worst_drop_points"] == 0.0 and rows[3]["worst_measure"] is None
     assert rows[1]["mac_fraction"] == 0.25
 
 
-def test_realdev_accuracy_is_split_by_file_name_prefix():
-    predictions = [{"path": "0_tshirt/cds_a.jpg", "label": 0, "predicted": 0},
-                   {"path": "0_tshirt/cds_b.jpg", "label": 0, "predicted": 6},
-                   {"path": "8_bag/fpi_c.jpg", "label": 8, "predicted": 8}]
-    assert _frontier().accuracy_by_source(predictions) == {"cds": 0.5, "fpi": 1.0}
-
-
-def test_frontier_script_writes_its_table(tmp_path):
+def test_frontier_script_scores_export_folders_and_marks_a_cheaper_copy(frontier, tmp_path):
     from edge_infer.runtime import MODELS_DIR
 
-    frontier = _frontier()
-    shipped = f"shipped={MODELS_DIR}"
-    assert frontier.main([shipped, f"again={MODELS_DIR}", "--folder", "unseen/shifted", "--corruption-images", "0",
-                          "--latency-runs", "10", "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "frontier.json").read_text())["rows"]["int8"]
-    assert [r["label"] for r in rows] == ["shipped", "again"]
-    assert rows[0]["accuracy"] == rows[1]["accuracy"]  # the same files score the same
-    assert set(rows[0]["accuracy"]) == {"clean", "shifted", "pool hold-out"}
-    assert not rows[1]["qualifies"]  # the same cost is not cheaper
-    assert "| again | int8 |" in (tmp_path / "frontier.md").read_text()
-    assert (tmp_path / "frontier.png").stat().st_size > 0
+    from .conftest import make_dataset
+
+    data = make_dataset(tmp_path / "data", n_train=10, n_test=100)
+    cheaper = tmp_path / "cheaper"  # the shipped robust files, claiming half the MACs
+    cheaper.mkdir()
+    manifest = json.loads((MODELS_DIR / "models.json").read_text())
+    manifest["models"] = [dict(e, macs_per_image=e["macs_per_image"] // 2) for e in manifest["models"]
+                          if e["name"] == "robust"]
+    for entry in manifest["models"]:
+        (cheaper / entry["file"]).write_bytes((MODELS_DIR / entry["file"]).read_bytes())
+    (cheaper / "models.json").write_text(json.dumps(manifest))
+    out = tmp_path / "results"
+    assert frontier.main([f"shipped={MODELS_DIR}", f"cheaper={cheaper}", "--folder", str(ROOT / "unseen" / "shifted"),
+                          "--data-dir", str(data), "--corruption-images", "20", "--latency-runs", "10",
+                          "--out", str(out)]) == 0
+    rows = json.loads((out / "frontier.json").read_text())["by_precision"]["int8"]
+    assert [r["label"] for r in rows] == ["shipped", "cheaper"]
+    assert rows[0]["accuracy"] == rows[1]["accuracy"]  # the same weights score the same
+    assert set(rows[0]["accuracy"]) == {"clean", "mCA", str(ROOT / "unseen" / "shifted"), "pool hold-out"}
+    assert [r["qualifies"] for r in rows] == [False, True] and rows[1]["mac_fraction"] == 0.5
+    assert "| cheaper | int8 |" in (out / "frontier.md").read_text()
+    assert (out / "frontier.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, message", [(["nolabel"], "LABEL=FOLDER"), (["a=x", "a=y"], "own label"),
+                                           (["a=x", "--latency-runs", "0"], "latency-runs")])
+def test_frontier_usage_errors(frontier, args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        frontier.main(args)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_frontier_names_a_bad_export_folder_in_one_line(frontier, tmp_path, capsys):
+    (tmp_path / "models.json").write_text(json.dumps({"models": [{"name": "robust", "precision": "int8",
+                                                                    "file": "robust.int8.onnx"}]}))
+    assert frontier.main([f"old={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "params" in err and err.count("\n") == 1
+    (tmp_path / "models.json").write_text("{not json")
+    assert frontier.main([f"broken={tmp_path}"]) == 2
+    assert "cannot read the model manifest" in capsys.readouterr().err

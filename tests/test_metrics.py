@@ -47,3 +47,13 @@ def test_scores_are_consistent(labels, seed):
     assert matrix.sum() == len(labels)
     assert np.trace(matrix) / len(labels) == pytest.approx(result["accuracy"])
     assert 0.0 <= result["ece"] <= 1.0
+
+
+def test_accuracy_is_split_by_file_name_prefix_with_unreadable_files_wrong():
+    from edge_infer.evaluation.metrics import accuracy_by_prefix
+
+    names = ["0_tshirt/cds_a.jpg", "0_tshirt/cds_b.jpg", "8_bag/fpi_c.jpg", "cds_broken.jpg"]
+    split = accuracy_by_prefix(names, [True, False, True, False], ["cds", "fpi", "xyz"])
+    assert split == {"cds": {"images": 3, "accuracy": 1 / 3}, "fpi": {"images": 1, "accuracy": 1.0},
+                     "xyz": {"images": 0, "accuracy": None}}
+    assert accuracy_by_prefix(["fpi_dir/cds_a.jpg"], [True], ["fpi"])["fpi"]["images"] == 0  # the name, not the folder

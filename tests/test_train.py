@@ -115,7 +115,7 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True and recipe["heavy_fraction"] == 0.5
     assert recipe["corruption_mix"] == 0.5
     assert recipe["widths"] == [8, 16, 24] and recipe["photos"] is None and run["photos"] is None
-    assert recipe["block"] == "separable"
+    assert recipe["block"] == "separable" and run["summary"].endswith("(variant: separable blocks; widths 8,16,24)")
     assert run["params"] == REGISTRY["robust"].build(widths=(8, 16, 24), block="separable").count_params()
     assert run["params"] < REGISTRY["robust"].build(widths=(8, 16, 24)).count_params() < 20_000
 

@@ -171,7 +171,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     history = epoch_log.history
     run = {
         "model": name,
-        "summary": spec.summary,
+        "summary": _summary(spec.summary, recipe),
         "seed": seed,
         "epochs_requested": epochs,
         "epochs_run": len(history.get("loss", [])),
@@ -211,6 +211,13 @@ def _roundtrip_for(data, recipe: Recipe, seed: int, cache_dir, workers: int, log
     roundtrip = photo_roundtrip.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
     log(f"photo round-trip images ready ({time.time() - started:.0f} s)")
     return roundtrip
+
+
+def _summary(summary: str, recipe: Recipe) -> str:
+    """The registry's one line, plus the architecture overrides of a variant (its model card says it)."""
+    variant = ([f"{recipe.block} blocks"] if recipe.block != "conv" else []) + (
+        [f"widths {','.join(map(str, recipe.widths))}"] if recipe.widths else [])
+    return f"{summary} (variant: {'; '.join(variant)})" if variant else summary
 
 
 def _compiled_model(spec, recipe: Recipe, steps_per_epoch: int, epochs: int):

@@ -56,3 +56,14 @@ def score(probabilities: np.ndarray, labels: np.ndarray, num_classes: int = 10) 
         "ece": expected_calibration_error(probabilities, labels),
         "mean_confidence": float(probabilities.max(1).mean()) if len(labels) else float("nan"),
     }
+
+
+def accuracy_by_prefix(names: list[str], right: list[bool], prefixes) -> dict:
+    """{prefix: {"images", "accuracy"}} over the files whose base name starts with each prefix
+    (realdev names its files <source>_<name>); `right` says per file whether the answer was
+    right (an unreadable file counts as wrong). Accuracy is None for a prefix with no files."""
+    split = {}
+    for prefix in prefixes:
+        chosen = [ok for name, ok in zip(names, right) if name.replace("\\", "/").rsplit("/", 1)[-1].startswith(prefix)]
+        split[prefix] = {"images": len(chosen), "accuracy": sum(chosen) / len(chosen) if chosen else None}
+    return split
