@@ -36,7 +36,7 @@ from onnxruntime.quantization import QuantFormat, QuantType  # noqa: E402
 from edge_infer import datasets  # noqa: E402
 from edge_infer.evaluation.benchmark import machine, throughput, time_calls  # noqa: E402
 from edge_infer.evaluation.metrics import accuracy  # noqa: E402
-from edge_infer.runtime import disabled_optimizers  # noqa: E402
+from edge_infer.runtime import optimizers_to_disable  # noqa: E402
 from export import verify  # noqa: E402
 from export.onnx_export import keras_to_onnx  # noqa: E402
 from export.quantize import calibration_images, quantize  # noqa: E402
@@ -53,7 +53,7 @@ def measure(proto, level, images: np.ndarray, runs: int = 2000) -> dict:
     options.graph_optimization_level = level
     options.log_severity_level = 3
     serialized = proto.SerializeToString()
-    asked = disabled_optimizers(ort.InferenceSession(serialized, providers=["CPUExecutionProvider"]))
+    asked = optimizers_to_disable(ort.InferenceSession(serialized, providers=["CPUExecutionProvider"]))
     session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"], disabled_optimizers=asked)
     name = session.get_inputs()[0].name
     one, batch = images[:1], images[:256]
@@ -71,7 +71,7 @@ def variants(model, calibration):
     yield "int8 QDQ s8 symmetric act", quantize(clean, calibration, activation_type=QuantType.QInt8)
     yield "int8 QOperator u8", quantize(clean, calibration, quant_format=QuantFormat.QOperator)
     yield "int8 QDQ, head quantized too", quantize(clean, calibration, float_head_kept=False)
-    yield "int8 QDQ, first stage (conv, ReLU, pool) float too", quantize(clean, calibration, first_stage_kept=True)
+    yield "int8 QDQ, first stage (conv, ReLU[, pool]) float too", quantize(clean, calibration, first_stage_kept=True)
     yield "int8 QDQ from the raw graph", quantize(raw, calibration)
     yield "int8 dynamic", quantize(clean, None, method="dynamic")
 

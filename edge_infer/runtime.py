@@ -170,19 +170,26 @@ DISABLED_OPTIMIZERS_KEY = "disabled_optimizers"
 
 
 def create_session(source: str | bytes, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session for a model file or serialized model, honouring the optimisers it disables."""
+    """A CPU session for a model file or serialized model, honouring the optimisers it disables.
+    Raises ModelError for malformed metadata; onnxruntime's own errors for unreadable files."""
     providers = ["CPUExecutionProvider"]
     session = ort.InferenceSession(source, session_options(threads), providers=providers)
-    disabled = disabled_optimizers(session)
+    disabled = optimizers_to_disable(session)
     if disabled:  # known only once the file is read, so the session is made again without them
         session = ort.InferenceSession(source, session_options(threads), providers=providers,
                                        disabled_optimizers=disabled)
     return session
 
 
-def disabled_optimizers(session: ort.InferenceSession) -> list[str]:
+def optimizers_to_disable(session: ort.InferenceSession) -> list[str]:
     """The graph optimisers the session's model asks to leave out (none for most)."""
-    return list(_decode_metadata(session.get_modelmeta().custom_metadata_map).get(DISABLED_OPTIMIZERS_KEY) or [])
+    value = _decode_metadata(session.get_modelmeta().custom_metadata_map).get(DISABLED_OPTIMIZERS_KEY)
+    if value in (None, "", []):
+        return []
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise ModelError(f"metadata {DISABLED_OPTIMIZERS_KEY!r} must be a JSON list of optimizer names, "
+                         f"not {value!r}")
+    return value
 
 
 def run_batched(session: ort.InferenceSession, images: np.ndarray, batch_size: int = 256,
@@ -205,6 +212,8 @@ class OnnxModel:
         path, entry = resolve_model(model, precision)
         try:
             self.session = create_session(str(path), threads)
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         metadata = _decode_metadata(self.session.get_modelmeta().custom_metadata_map)

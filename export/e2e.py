@@ -204,15 +204,13 @@ def default_sets(extra_folders=()) -> dict[str, list[tuple[str, Image.Image]]]:
 
 def export_e2e(name: str, precision: str | None, models_dir: Path, extra_folders=(), write: bool = True):
     """Build, check and (if it passes) write `<name>.e2e.onnx` and its models.json record."""
-    import onnxruntime as ort
-
-    from edge_infer.runtime import OnnxModel, preferred_precision, session_options
+    from edge_infer.runtime import OnnxModel, create_session, preferred_precision
 
     precision = precision or preferred_precision(name)
     classifier = OnnxModel(name, precision)
     e2e = build(onnx.load(str(classifier.info.path)), name)
     data = e2e.SerializeToString()
-    session = ort.InferenceSession(data, session_options(threads=1), providers=["CPUExecutionProvider"])
+    session = create_session(data, threads=1)
     parity = check_parity(session, classifier, default_sets(extra_folders))
     if not parity.passed():
         raise ParityError(f"{name}: graph and Python disagree: top-1 {parity.agreement:.2%} (need "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_infer.runtime import OnnxModel, disabled_optimizers, session_options, sha256_file
+from edge_infer.runtime import OnnxModel, optimizers_to_disable, session_options, sha256_file
 
 CONFIG_FILE = "required_operators.config"
 MAX_ABS_DIFF = 1e-5
@@ -33,7 +33,7 @@ def convert(onnx_path: Path, check_images: np.ndarray) -> Path:
 
     What onnxruntime's converter does for the "Fixed" style and an ARM target (all graph
     optimisations but the x86-only NCHWc layout, int8 QDQ kept as signed where ARM prefers it),
-    plus the optimisers the model itself asks to leave out (`edge_infer.runtime.disabled_optimizers`):
+    plus the optimisers the model itself asks to leave out (`edge_infer.runtime.optimizers_to_disable`):
     the converter has no option for those, and an .ort file keeps the graph as optimised here."""
     target = onnx_path.with_suffix(".ort")
     with tempfile.TemporaryDirectory(dir=onnx_path.parent) as scratch:  # beside it: the rename stays atomic
@@ -42,7 +42,7 @@ def convert(onnx_path: Path, check_images: np.ndarray) -> Path:
         options.optimized_model_filepath = str(converted)
         options.add_session_config_entry("session.save_model_format", "ORT")
         options.add_session_config_entry("session.qdqisint8allowed", "1")
-        asked = disabled_optimizers(ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
+        asked = optimizers_to_disable(ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
         ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"],
                              disabled_optimizers=["NchwcTransformer", *asked])
         difference = _max_difference(onnx_path, converted, check_images)

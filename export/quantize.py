@@ -76,7 +76,9 @@ def first_stage(model: onnx.ModelProto) -> list[str]:
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    node = next(node for node in model.graph.node if node.op_type == "Conv")
+    node = next((node for node in model.graph.node if node.op_type == "Conv"), None)
+    if node is None:
+        return []
     stage = [node.name]
     while node.op_type != "MaxPool":
         following = consumers.get(node.output[0], [])
@@ -103,7 +105,8 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
         except Exception:  # noqa: BLE001 - pre-processing is an optimisation, not a requirement
             prepared = source
         graph = onnx.load(prepared)
-        keep_float = (float_head(graph) if float_head_kept else []) + (first_stage(graph) if first_stage_kept else [])
+        kept_stage = first_stage(graph) if first_stage_kept else []
+        keep_float = (float_head(graph) if float_head_kept else []) + kept_stage
         if method == "static":
             if calibration is None or len(calibration) == 0:
                 raise ValueError("static quantization needs calibration images")
@@ -121,7 +124,7 @@ def quantize(fp32: onnx.ModelProto, calibration: np.ndarray | None, method: str 
     for prop in fp32.metadata_props:  # not every quantizer path carries metadata over
         if prop.key not in carried:
             model.metadata_props.add(key=prop.key, value=prop.value)
-    if first_stage_kept:
+    if kept_stage and method == "static" and quant_format == QuantFormat.QDQ:  # the Q after it must stay put
         set_metadata(model, {DISABLED_OPTIMIZERS_KEY: ["QDQPropagationTransformer"]})
     return model
 

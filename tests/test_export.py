@@ -12,7 +12,7 @@ import onnxruntime as ort  # noqa: E402
 
 from edge_infer import CLASS_NAMES, runtime  # noqa: E402
 from edge_infer.runtime import ModelError, OnnxModel  # noqa: E402
-from export import verify  # noqa: E402
+from export import onnx_export, verify  # noqa: E402
 from export.macs import count_macs  # noqa: E402
 from export.onnx_export import keras_to_onnx  # noqa: E402
 from export.pipeline import ExportData, export_run  # noqa: E402
@@ -158,25 +158,51 @@ def test_the_first_stage_can_be_kept_float_and_the_runtime_keeps_its_pool_float(
             calls.append(kwargs)
             super().__init__(*args, **kwargs)
 
+    def saving_options(threads=None):  # every session the runtime makes saves the graph it runs
+        options = real_options(threads)
+        options.optimized_model_filepath = str(tmp_path / "runtime_optimized.onnx")
+        return options
+
+    def pool_input(path):
+        graph = onnx.load(path).graph
+        producers = {out: node.op_type for node in graph.node for out in node.output}
+        return producers.get(next(n for n in graph.node if "MaxPool" in n.op_type).input[0])
+
+    real_options = runtime.session_options
     monkeypatch.setattr(runtime.ort, "InferenceSession", Recording)
+    monkeypatch.setattr(runtime, "session_options", saving_options)
     (tmp_path / "kept.onnx").write_bytes(kept.SerializeToString())
     (tmp_path / "plain.onnx").write_bytes(plain.SerializeToString())
     probabilities = OnnxModel(str(tmp_path / "kept.onnx")).predict_batched(export_data.test_images)
     assert calls[-1]["disabled_optimizers"] == ["QDQPropagationTransformer"]
+    assert pool_input(tmp_path / "runtime_optimized.onnx") != "QuantizeLinear"  # the pool reads float
     calls.clear()
     OnnxModel(str(tmp_path / "plain.onnx"))
     assert len(calls) == 1 and "disabled_optimizers" not in calls[0]
-    float_probs = verify.run(fp32, export_data.test_images)
-    assert (probabilities.argmax(1) == float_probs.argmax(1)).mean() > 0.95
     monkeypatch.undo()
+    assert (probabilities.argmax(1) == verify.run(fp32, export_data.test_images).argmax(1)).mean() > 0.95
+    # the premise: left on, QDQ propagation puts the QuantizeLinear in front of the pool
     options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(str(tmp_path / "kept.onnx"), options, providers=["CPUExecutionProvider"],
-                         disabled_optimizers=["QDQPropagationTransformer", "NchwcTransformer"])
-    optimized = onnx.load(tmp_path / "optimized.onnx")
-    producers = {out: node.op_type for node in optimized.graph.node for out in node.output}
-    pool = next(n for n in optimized.graph.node if "MaxPool" in n.op_type)
-    assert producers.get(pool.input[0]) != "QuantizeLinear"  # the pool reads float, not uint8
+    options.optimized_model_filepath = str(tmp_path / "propagated.onnx")
+    ort.InferenceSession(str(tmp_path / "kept.onnx"), options, providers=["CPUExecutionProvider"])
+    assert pool_input(tmp_path / "propagated.onnx") == "QuantizeLinear"
+
+    # the .ort copy is made with the same optimisers left out (its answers cannot show it: max
+    # commutes with quantization, so only the graph tells)
+    from export import ort_format
+
+    calls.clear()
+    monkeypatch.setattr(ort_format.ort, "InferenceSession", Recording)
+    ort_format.convert(tmp_path / "kept.onnx", export_data.test_images[:16])
+    assert any({"QDQPropagationTransformer", "NchwcTransformer"} <= set(c.get("disabled_optimizers", ()))
+               for c in calls)
+    monkeypatch.undo()
+
+    # malformed metadata: one line naming the file and the key, not onnxruntime's complaint
+    onnx_export.set_metadata(plain, {runtime.DISABLED_OPTIMIZERS_KEY: "QDQPropagationTransformer"})
+    (tmp_path / "bad.onnx").write_bytes(plain.SerializeToString())
+    with pytest.raises(ModelError, match=r"bad\.onnx: metadata 'disabled_optimizers' must be a JSON list"):
+        OnnxModel(str(tmp_path / "bad.onnx"))
 
 
 def test_a_separable_robust_variant_exports_with_depthwise_convolutions(export_data, tmp_path):

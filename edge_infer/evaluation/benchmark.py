@@ -166,13 +166,13 @@ def end_to_end_graph(inputs: list[str], model: str, recursive: bool = True, limi
     one at a time on one thread: ms per image for the caller's part (decode and RGBA bytes)
     and for the graph. None when the model ships no end-to-end file."""
     from ..preprocess import rgba_bytes
-    from ..runtime import ModelError, resolve_end_to_end, session_options
+    from ..runtime import ModelError, create_session, resolve_end_to_end
 
     try:
         path, _ = resolve_end_to_end(model)
     except ModelError:
         return None
-    session = ort.InferenceSession(str(path), session_options(threads=1), providers=["CPUExecutionProvider"])
+    session = create_session(str(path), threads=1)
     files = [f for f in image_io.collect(inputs, recursive=recursive).files if not f.error][:limit]
     session.run(None, {"rgba": np.zeros((28, 28, 4), np.uint8)})  # warm-up, as the other timings have
     decode, graph = [], []
