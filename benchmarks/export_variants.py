@@ -53,7 +53,7 @@ def measure(proto, level, images: np.ndarray, runs: int = 2000) -> dict:
     options.graph_optimization_level = level
     options.log_severity_level = 3
     serialized = proto.SerializeToString()
-    asked = optimizers_to_disable(ort.InferenceSession(serialized, providers=["CPUExecutionProvider"]))
+    asked = optimizers_to_disable(serialized)
     session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"], disabled_optimizers=asked)
     name = session.get_inputs()[0].name
     one, batch = images[:1], images[:256]

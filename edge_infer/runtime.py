@@ -181,8 +181,17 @@ def create_session(source: str | bytes, threads: int | None = None) -> ort.Infer
     return session
 
 
-def optimizers_to_disable(session: ort.InferenceSession) -> list[str]:
-    """The graph optimisers the session's model asks to leave out (none for most)."""
+def optimizers_to_disable(model: ort.InferenceSession | str | bytes) -> list[str]:
+    """The graph optimisers a model asks to leave out (none for most), read from a session that
+    already exists or, for a file or serialized model, from an unoptimised one-thread session."""
+    if isinstance(model, ort.InferenceSession):
+        session = model
+    else:
+        probe = ort.SessionOptions()
+        probe.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        probe.intra_op_num_threads = probe.inter_op_num_threads = 1
+        probe.log_severity_level = 3
+        session = ort.InferenceSession(model, probe, providers=["CPUExecutionProvider"])
     value = _decode_metadata(session.get_modelmeta().custom_metadata_map).get(DISABLED_OPTIMIZERS_KEY)
     if value in (None, "", []):
         return []

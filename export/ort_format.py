@@ -42,7 +42,7 @@ def convert(onnx_path: Path, check_images: np.ndarray) -> Path:
         options.optimized_model_filepath = str(converted)
         options.add_session_config_entry("session.save_model_format", "ORT")
         options.add_session_config_entry("session.qdqisint8allowed", "1")
-        asked = optimizers_to_disable(ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
+        asked = optimizers_to_disable(str(onnx_path))
         ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"],
                              disabled_optimizers=["NchwcTransformer", *asked])
         difference = _max_difference(onnx_path, converted, check_images)
