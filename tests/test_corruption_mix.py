@@ -99,3 +99,20 @@ def test_augmix_is_a_blend_in_range_and_only_replaces_heavy_images_when_asked():
     assert changed_share(0.0) == 0.0
     assert changed_share(1.0) > 0.9
     assert 0.25 < changed_share(0.5) < 0.75  # chosen image by image
+    mixable = tf.constant([index % 2 == 0 for index in range(64)])
+    gated = np.abs(_mix_some(images, 1.0, mixable).numpy() - images.numpy()).max(axis=(1, 2, 3)) > 0
+    assert not gated[1::2].any() and gated[0::2].mean() > 0.9
+
+
+def test_corruption_mixtures_go_only_to_the_chosen_classes(monkeypatch):
+    from train import augment
+
+    monkeypatch.setattr(augment, "augmix", tf.ones_like)  # a mixed image is then exactly all ones
+    x = np.full((256, 28, 28, 1), 0.5, np.float32)
+    y = np.array([0, 8] * 128)
+    batches = augment.training_dataset(x, y, 64, seed=0, num_classes=10, augment=True, heavy_fraction=1.0,
+                                       corruption_mix=1.0, corruption_mix_classes=(0, 3))
+    images, labels = (np.concatenate(parts) for parts in zip(*[(a.numpy(), b.numpy()) for a, b in batches]))
+    mixed = (images == 1.0).all(axis=(1, 2, 3))
+    classes = labels.argmax(axis=1)
+    assert mixed[classes == 0].all() and not mixed[classes == 8].any()

@@ -108,12 +108,12 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     out = tmp_path / "ablation"
     assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
                  "--augment", "basic", "--vertical-flip", "--heavy-fraction", "0.5", "--widths", "8,16,24",
-                 "--corruption-mix", "0.5", "--block", "separable", "--photos", "none", "--quiet",
+                 "--corruption-mix", "0.5", "--corruption-mix-classes", "0,trouser,Dress", "--block", "separable", "--photos", "none", "--quiet",
                  "--no-download"]) == 0
     run = json.loads((out / "run.json").read_text())
     recipe = run["recipe"]
     assert recipe["augment"] == "basic" and recipe["vertical_flip"] is True and recipe["heavy_fraction"] == 0.5
-    assert recipe["corruption_mix"] == 0.5
+    assert recipe["corruption_mix"] == 0.5 and recipe["corruption_mix_classes"] == [0, 1, 3]
     assert recipe["widths"] == [8, 16, 24] and recipe["photos"] is None and run["photos"] is None
     assert recipe["block"] == "separable" and run["summary"].endswith("(variant: separable blocks; widths 8,16,24)")
     assert run["params"] == REGISTRY["robust"].build(widths=(8, 16, 24), block="separable").count_params()
@@ -125,7 +125,9 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
                                   ["--model", "robust", "--corruption-mix", "-0.1"],
                                   ["--model", "robust", "--photos-fraction", "0"],
                                   ["--model", "model2", "--block", "separable"],
-                                  ["--model", "robust", "--block", "dense"]])
+                                  ["--model", "robust", "--block", "dense"],
+                                  ["--model", "robust", "--corruption-mix-classes", "0,Hat"],
+                                  ["--model", "robust", "--corruption-mix-classes", "10"]])
 def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
     from train.__main__ import main
 
@@ -133,7 +135,8 @@ def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
         main(args)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and any(
-        option in err for option in ("widths", "heavy-fraction", "corruption-mix", "photos-fraction", "block"))
+        option in err for option in ("widths", "heavy-fraction", "corruption-mix", "photos-fraction", "block",
+                                     "corruption-mix-classes"))
 
 
 def test_augmentation_eases_over_the_last_epochs():

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from edge_infer.classes import CLASS_NAMES
 from edge_infer.datasets import DatasetError
 from edge_infer.formats import positive_integers
 
@@ -16,6 +17,21 @@ def _widths(text: str) -> tuple[int, ...]:
         return positive_integers(text, "channel counts", "40,80,112")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _classes(text: str) -> tuple[int, ...]:
+    """"0,1,Dress" to (0, 1, 3): class indices or names (any case), comma-separated."""
+    by_name = {name.lower(): index for index, name in enumerate(CLASS_NAMES)}
+    indices = []
+    for part in (part.strip() for part in text.split(",")):
+        if part.isdigit() and int(part) < len(CLASS_NAMES):
+            indices.append(int(part))
+        elif part.lower() in by_name:
+            indices.append(by_name[part.lower()])
+        else:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not a class: give indices 0-{len(CLASS_NAMES) - 1} or names, e.g. 0,1,Dress")
+    return tuple(sorted(set(indices)))
 
 
 def main(argv=None) -> int:
@@ -39,6 +55,8 @@ def main(argv=None) -> int:
                         help="override the share of images that get the full photo-style augmentation")
     parser.add_argument("--corruption-mix", type=float, metavar="P",
                         help="override the share of heavy images given an AugMix-style corruption mixture")
+    parser.add_argument("--corruption-mix-classes", type=_classes, metavar="CLASSES",
+                        help="give corruption mixtures only to these classes (indices or names, e.g. 0,1,2,3,4,6)")
     parser.add_argument("--photos", metavar="DIR|NPZ|pool|none",
                         help="labelled real photos to mix into training: a folder with labels.csv "
                              "(file,class_index), a pool .npz, 'pool' (the shipped phone-photo pool) or 'none'")
@@ -76,6 +94,8 @@ def main(argv=None) -> int:
         if not 0.0 <= args.corruption_mix <= 1.0:
             parser.error("--corruption-mix must be between 0 and 1")
         overrides["corruption_mix"] = args.corruption_mix
+    if args.corruption_mix_classes is not None:
+        overrides["corruption_mix_classes"] = args.corruption_mix_classes
     if args.photos_fraction is not None:
         if not 0.0 < args.photos_fraction <= 1.0:
             parser.error("--photos-fraction must be above 0 and at most 1")

@@ -84,24 +84,26 @@ def _light(images):
     return _random_erasing(_warp(images, max_shift=2.0, max_degrees=0.0, scale_range=0.0), 0.4)
 
 
-def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None, corruption_mix: float = 0.0):
+def augment_batch(images, vertical_flip: bool = False, strength=1.0, heavy=None, corruption_mix: float = 0.0,
+                  mixable=None):
     """One batch (B, 28, 28, 1) float32 in [0, 1] to an augmented batch of the same shape.
 
     `heavy` (B,) bool marks the images that get the full photo-style treatment; the others get
     only the light recipe (flip, 2 px shift, erasing). None means all are heavy. A heavy image is
     replaced by an AugMix-style corruption mixture (`train.corruption_mix`) with probability
-    `corruption_mix` times strength.
+    `corruption_mix` times strength, if `mixable` (B,) bool allows it (None: every image).
     """
     strength = tf.cast(strength, tf.float32)
     images = _maybe(images, tf.reverse(images, axis=[2]), 0.5)
     if vertical_flip:  # the study's choice, kept only to measure it
         images = _maybe(images, tf.reverse(images, axis=[1]), 0.5)
     if heavy is None:
-        return _heavy(images, strength, corruption_mix)
-    return tf.where(tf.reshape(heavy, [-1, 1, 1, 1]), _heavy(images, strength, corruption_mix), _light(images))
+        return _heavy(images, strength, corruption_mix, mixable)
+    return tf.where(tf.reshape(heavy, [-1, 1, 1, 1]), _heavy(images, strength, corruption_mix, mixable),
+                    _light(images))
 
 
-def _heavy(images, strength, corruption_probability: float = 0.0):
+def _heavy(images, strength, corruption_probability: float = 0.0, mixable=None):
     """Affine (shift, rotation, scale), erasing, blur, noise, contrast/brightness; all scaled by strength."""
     batch = tf.shape(images)[0]
     images = _warp(images, max_shift=2.5 * strength, max_degrees=10.0 * strength, scale_range=0.1 * strength)
@@ -115,13 +117,14 @@ def _heavy(images, strength, corruption_probability: float = 0.0):
     images = _maybe(images, images * contrast + brightness, 0.25 * strength)
     images = tf.clip_by_value(images, 0.0, 1.0)
     if corruption_probability > 0:
-        images = _mix_some(images, corruption_probability * strength)
+        images = _mix_some(images, corruption_probability * strength, mixable)
     return images
 
 
-def _mix_some(images, probability):
-    """Replace each image by a corruption mixture with `probability`, computing only those."""
-    chosen = tf.where(tf.random.uniform([tf.shape(images)[0]]) < probability)  # (k, 1) indices
+def _mix_some(images, probability, mixable=None):
+    """Replace each (mixable) image by a corruption mixture with `probability`, computing only those."""
+    drawn = tf.random.uniform([tf.shape(images)[0]]) < probability
+    chosen = tf.where(drawn if mixable is None else drawn & mixable)  # (k, 1) indices
     mixed = augmix(tf.gather_nd(images, chosen))
     return tf.tensor_scatter_nd_update(images, chosen, mixed)
 
@@ -129,12 +132,14 @@ def _mix_some(images, probability):
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, num_classes: int,
                      roundtrip: np.ndarray | None = None, augment: bool = False,
                      vertical_flip: bool = False, strength: tf.Variable | None = None,
-                     heavy_fraction: float = 1.0, corruption_mix: float = 0.0) -> tf.data.Dataset:
+                     heavy_fraction: float = 1.0, corruption_mix: float = 0.0,
+                     corruption_mix_classes: tuple[int, ...] | None = None) -> tf.data.Dataset:
     """Shuffled batches of (image, one-hot label); augmented when asked.
 
     With augmentation, each image is "heavy" with probability `heavy_fraction` (full photo-style
     augmentation) or "light" (flip, shift, erasing). Round-trip photos are drawn only among the
     heavy images, for min(ROUNDTRIP_PROBABILITY, heavy_fraction) of all images at full strength.
+    Corruption mixtures go only to images of `corruption_mix_classes` (None: every class).
     """
     y_onehot = tf.one_hot(y, num_classes)
     level = tf.constant(1.0) if strength is None else strength
@@ -157,9 +162,14 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, n
     if augment:
         everything_heavy = heavy_fraction >= 1.0  # then skip computing the light variant
 
+        mix_classes = None if corruption_mix_classes is None else tf.constant(corruption_mix_classes, tf.int64)
+
         def augment_pair(images, heavy, labels):
+            mixable = None
+            if mix_classes is not None:
+                mixable = tf.reduce_any(tf.equal(tf.argmax(labels, axis=1)[:, None], mix_classes[None, :]), axis=1)
             return augment_batch(images, vertical_flip, level, None if everything_heavy else heavy,
-                                 corruption_mix), labels
+                                 corruption_mix, mixable), labels
 
         data = data.map(augment_pair, num_parallel_calls=tf.data.AUTOTUNE)
     else:

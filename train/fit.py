@@ -154,7 +154,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
         strength=strength, heavy_fraction=recipe.heavy_fraction,
-        corruption_mix=recipe.corruption_mix,
+        corruption_mix=recipe.corruption_mix, corruption_mix_classes=recipe.corruption_mix_classes,
     )
     epoch_log = EpochLog(out / "history.json")
     best_path = out / "best.weights.h5"
