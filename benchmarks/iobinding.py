@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from edge_infer.evaluation.benchmark import machine, time_calls  # noqa: E402
+from edge_infer.evaluation.benchmark import machine, percentiles, time_calls  # noqa: E402
 from edge_infer.files import write_atomic  # noqa: E402
 from edge_infer.runtime import PRECISIONS, OnnxModel, run_batched, shipped_names  # noqa: E402
 
@@ -32,10 +32,9 @@ def measure(name: str, precision: str, runs: int, rounds: int = 3) -> dict:
     for _ in range(rounds):
         for label, call in paths.items():
             samples[label] += time_calls(call, runs, warmup=200)
-    micro = {label: np.asarray(values) * 1e6 for label, values in samples.items()}
     return {"model": name, "precision": precision,
-            **{label: {"p50": round(float(np.percentile(v, 50)), 2), "p90": round(float(np.percentile(v, 90)), 2)}
-               for label, v in micro.items()}}
+            **{label: {key: round(value, 2) for key, value in percentiles(values).items() if key in ("p50", "p90")}
+               for label, values in samples.items()}}
 
 
 def main(argv=None) -> int:

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
 from edge_infer.evaluation import metrics  # noqa: E402
-from edge_infer.evaluation.benchmark import machine, throughput, time_calls  # noqa: E402
+from edge_infer.evaluation.benchmark import machine, percentiles, throughput, time_calls  # noqa: E402
 from edge_infer.runtime import OnnxModel, load_manifest  # noqa: E402
 from train.registry import NAMES  # noqa: E402
 
@@ -87,10 +87,7 @@ def bench_model(name: str, run_dir: Path, test: np.ndarray, labels: np.ndarray, 
 
     def row(runtime: str, precision: str, latency_s: list[float], per_sec: float, accuracy: float | None,
             size: int | None = None):
-        micro = np.asarray(latency_s) * 1e6
-        rows.append({"model": name, "runtime": runtime, "precision": precision,
-                     "latency_us": {"p50": float(np.median(micro)), "p90": float(np.percentile(micro, 90)),
-                                    "p99": float(np.percentile(micro, 99)), "runs": len(micro)},
+        rows.append({"model": name, "runtime": runtime, "precision": precision, "latency_us": percentiles(latency_s),
                      "throughput_b256": per_sec, "test_accuracy": accuracy, "bytes": size})
 
     row("keras predict (study)", "fp32", time_calls(lambda: model.predict(one, verbose=0), predict_runs),
@@ -159,10 +156,8 @@ def bench_floor(test: np.ndarray, fast_runs: int) -> list[dict]:
          lambda: session.run(["out"], {"image": batch})),
         ("onnxruntime bound buffers", bound, lambda: session.run(["out"], {"image": batch})),
     ]:
-        micro = np.asarray(time_calls(call_one, fast_runs, warmup=200)) * 1e6
         rows.append({"model": "floor (identity)", "runtime": runtime, "precision": "fp32",
-                     "latency_us": {"p50": float(np.median(micro)), "p90": float(np.percentile(micro, 90)),
-                                    "p99": float(np.percentile(micro, 99)), "runs": len(micro)},
+                     "latency_us": percentiles(time_calls(call_one, fast_runs, warmup=200)),
                      "throughput_b256": throughput(call_many, 256), "test_accuracy": None, "bytes": None})
     return rows
 

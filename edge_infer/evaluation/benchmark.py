@@ -47,7 +47,7 @@ def machine() -> dict:
     }
 
 
-def _percentiles(samples_s: list[float], unit: float = 1e6) -> dict:
+def percentiles(samples_s: list[float], unit: float = 1e6) -> dict:
     """p50/p90/p99/mean of timings in seconds, in microseconds (unit 1e6) or milliseconds (1e3)."""
     scaled = np.asarray(samples_s) * unit
     return {"p50": float(np.percentile(scaled, 50)), "p90": float(np.percentile(scaled, 90)),
@@ -108,7 +108,7 @@ def model_speed(model: str, precision: str, threads: int | None = None,
         "threads": threads or "default",
         "session_create_ms": created * 1e3,
         "first_inference_ms": first * 1e3,
-        "latency_us": _percentiles(samples),
+        "latency_us": percentiles(samples),
         "throughput_images_per_s": per_second,
     }
 
@@ -189,7 +189,7 @@ def end_to_end_graph(inputs: list[str], model: str, recursive: bool = True, limi
     if not graph:
         return None
     return {"file": path.name, "images": len(graph), "decode_rgba_ms": 1e3 * float(np.mean(decode)),
-            "graph_ms": _percentiles(graph, unit=1e3)}
+            "graph_ms": percentiles(graph, unit=1e3)}
 
 
 def run_benchmark(models: list[str], precisions: list[str], batch_sizes=DEFAULT_BATCH_SIZES, threads: int = 1,
