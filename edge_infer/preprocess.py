@@ -20,7 +20,8 @@ from .segment import SEGMENT_SIZE, garment_mask
 # Bumped whenever the output of `robust` changes; exported models record the version they expect.
 # robust-3: ties in the segmenter's start broken by pixel order; opaque alpha ignored; a grey
 # 28x28 RGB picture counts as Fashion-MNIST form (so that the ONNX graph, fed RGBA, can match)
-PREPROCESS_VERSION = "robust-3"
+# robust-4: the segmenter's colour mixtures have full covariances, on a 96-pixel thumbnail
+PREPROCESS_VERSION = "robust-4"
 METHODS = ("robust", "plain")
 
 _ANALYSIS_SIZE = 128  # the background and the object's box are found on a thumbnail this big

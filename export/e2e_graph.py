@@ -578,7 +578,7 @@ def _fashion_mnist_form(g: Graph, rgb: str, opaque: str) -> str:
 
 
 def _segment_or_keep(g: Graph, wants: str, thumb: str, thumb_foreground: str) -> tuple[str, str]:
-    """(segmented, foreground): the garment mask on the 48-px grid when segmentation was wanted
+    """(segmented, foreground): the garment mask on the segmenter's grid when segmentation was wanted
     and found a garment, else the thumbnail's own foreground."""
     then = g.subgraph()
     shape = then.op("Shape", thumb)

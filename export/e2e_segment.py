@@ -1,10 +1,11 @@
 """edge_infer.segment's garment mask as ONNX operators (for export.e2e_graph).
 
 The garment and background colour mixtures are fitted side by side (a leading axis of 2),
-with segment's own arithmetic: k-means from brightness quantiles (ties in pixel order), a few
-warm-started steps per refit, isotropic variances with a floor, log-odds box-smoothed, and the
-refits in a Loop that stops where the Python loop breaks; holes filled by growing the outside
-from the frame in another Loop.
+with segment's own arithmetic: on the half-size grid (2x2 means), k-means from brightness
+quantiles (ties in pixel order), a few warm-started steps per refit, full covariances with a
+floor on the diagonal inverted by cofactors, log-odds box-smoothed, and the refits in a Loop
+that stops where the Python loop breaks; then the last mixtures split the full grid, and holes
+are filled by growing the outside from the frame in another Loop.
 """
 
 from __future__ import annotations
@@ -13,15 +14,39 @@ import numpy as np
 
 from edge_infer import segment
 
-from .onnx_graph import BOOL, DOUBLE, FLOAT, INT64, Graph, any_, select_mask, value_info
+from .onnx_graph import BOOL, DOUBLE, FLOAT, INT64, Graph, any_, if_many, select_mask, value_info
+
+_PAIRS = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]  # a symmetric 3x3's distinct entries
 
 
 def garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, str]:
-    """segment.garment_mask on a (3, h, w) image: (found [1] bool, mask (h, w) bool).
+    """segment.garment_mask on a (3, h, w) image: (found [1] bool, mask (h, w) bool; any mask
+    when not found)."""
+    two = g.const([2], INT64)
+    half_h, half_w = g.op("Div", height, two), g.op("Div", width, two)
+    # too small a half-size grid: segment gives up before fitting (and the graph would meet empty tensors)
+    room = g.op("Squeeze", g.op("Not", g.op("Less", _count(g, _inside(g, half_h, half_w)),
+                                             g.const(float(segment._MIN_PIXELS)))))
+    then = g.subgraph()
+    half = then.op("Squeeze", then.op("AveragePool", then.op("Unsqueeze", small, then.const([0], INT64)),
+                                      kernel_shape=[2, 2], strides=[2, 2]), then.const([0], INT64))
+    fitted, models = _fit_split(then, _pixels(then, half), half_h, half_w)
+    split = _split(then, _pixels(then, small), models, _inside(then, height, width), height, width)
+    failed = then.op("Or", then.op("Not", fitted),
+                     then.op("Less", _count(then, split), then.const(float(segment._MIN_PIXELS))))
+    mask = _fill_holes(then, then.op("Reshape", split, then.op("Concat", height, width, axis=0)))
+    otherwise = g.subgraph()
+    return if_many(g, room, then, [then.op("Not", failed), mask], otherwise,
+                   [otherwise.const([False], BOOL), otherwise.const([[False]], BOOL)], [BOOL, BOOL], "segmenter")
 
-    The garment and background mixtures are fitted side by side (a leading axis of 2), and the
-    refits run in a Loop that stops where the Python loop breaks."""
-    pixels = g.op("Reshape", g.op("Transpose", small, perm=[1, 2, 0]), g.const([-1, 3], INT64))  # (n, 3)
+
+def _pixels(g: Graph, image: str) -> str:
+    """(3, h, w) to (h * w, 3), in segment's pixel order."""
+    return g.op("Reshape", g.op("Transpose", image, perm=[1, 2, 0]), g.const([-1, 3], INT64))
+
+
+def _inside(g: Graph, height: str, width: str) -> str:
+    """segment._inside, flattened: (h * w,) bool."""
     ring = g.cast(g.maximum(g.op("Round", g.mul(g.const(segment._INSET, DOUBLE), g.cast(g.minimum(height, width),
                                                                                           DOUBLE))),
                             g.const(1.0, DOUBLE)), INT64)
@@ -30,47 +55,60 @@ def garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, st
     cols = g.op("Unsqueeze", g.op("Range", zero, g.op("Squeeze", width), step), g.const([0], INT64))
     inside = g.and_(g.op("GreaterOrEqual", rows, ring), g.op("Less", rows, g.sub(height, ring)),
                     g.op("GreaterOrEqual", cols, ring), g.op("Less", cols, g.sub(width, ring)))
-    inside = g.op("Reshape", inside, g.const([-1], INT64))
+    return g.op("Reshape", inside, g.const([-1], INT64))
+
+
+def _fit_split(g: Graph, pixels: str, height: str, width: str) -> tuple[str, tuple[str, str, str]]:
+    """segment._fit_split: (fitted [1] bool, the last mixtures (centres, precisions, levels))."""
+    inside = _inside(g, height, width)
     min_pixels = g.const(float(segment._MIN_PIXELS))
     too_few = g.op("Less", _count(g, inside), min_pixels)
     centres = _starting_centres(g, pixels, _members(g, inside))
+    k = segment._COMPONENTS
 
     body = g.subgraph()
-    names = {key: g.new_name(key) for key in ("turn", "going", "garment", "centres", "failed")}
+    names = {key: g.new_name(key) for key in ("turn", "going", "garment", "centres", "precisions", "levels",
+                                              "failed")}
     garment, body_centres = names["garment"], names["centres"]
     members = _members(body, garment)
     for _ in range(segment._KMEANS_STEPS):
         body_centres = _kmeans_step(body, pixels, members, body_centres)
     models = _mixtures(body, pixels, members, body_centres)
-    odds = _log_likelihood(body, pixels, models)  # (2, n)
-    odds = body.sub(body.op("Gather", odds, body.const(0, INT64, scalar=True), axis=0),
-                    body.op("Gather", odds, body.const(1, INT64, scalar=True), axis=0))
-    odds = body.op("Clip", odds, body.const(-20.0, scalar=True), body.const(20.0, scalar=True))
-    grid = body.op("Reshape", odds, body.op("Concat", body.const([1, 1], INT64), height, width, axis=0))
-    smoothed = _box_mean(body, grid, segment._SMOOTH_RADIUS)
-    split = body.and_(body.op("Greater", body.op("Reshape", smoothed, body.const([-1], INT64)), body.const(0.0)),
-                      inside)
+    split = _split(body, pixels, models, inside, height, width)
     too_small = body.op("Less", _count(body, split), min_pixels)
     same = body.op("Not", any_(body, body.op("Xor", split, garment)))
     going = body.op("Not", body.op("Or", too_small, same))
     outputs = [
         (body.op("Squeeze", going), BOOL, []),
         (select_mask(body, too_small, garment, split), BOOL, None),
-        (body_centres, FLOAT, None),
+        (models[0], FLOAT, None),
+        (models[1], FLOAT, None),
+        (models[2], FLOAT, None),
         (too_small, BOOL, [1]),
     ]
     outs = [(body.rename(value, g.new_name("out")), dtype, shape) for value, dtype, shape in outputs]
     body_graph = body.to_graph(
         "refit", [value_info(names["turn"], INT64, []), value_info(names["going"], BOOL, []),
                   value_info(garment, BOOL, None), value_info(names["centres"], FLOAT, None),
+                  value_info(names["precisions"], FLOAT, None), value_info(names["levels"], FLOAT, None),
                   value_info(names["failed"], BOOL, [1])],
         [value_info(name, dtype, shape) for name, dtype, shape in outs])
-    final, _, failed = g.op("Loop", g.const(segment._ROUNDS, INT64, scalar=True),
-                               g.op("Squeeze", g.op("Not", too_few)), inside, centres,
-                               g.const(False, BOOL), body=body_graph, outputs=3)
-    failed = g.op("Or", failed, too_few)
-    mask = g.op("Reshape", final, g.op("Concat", height, width, axis=0))
-    return g.op("Not", failed), _fill_holes(g, mask)
+    _, centres, precisions, levels, failed = g.op(
+        "Loop", g.const(segment._ROUNDS, INT64, scalar=True), g.op("Squeeze", g.op("Not", too_few)), inside,
+        centres, g.const(np.zeros((2, k, 3, 3), np.float32)), g.const(np.zeros((2, k), np.float32)),
+        g.const(False, BOOL), body=body_graph, outputs=5)
+    return g.op("Not", g.op("Or", failed, too_few)), (centres, precisions, levels)
+
+
+def _split(g: Graph, pixels: str, models, inside: str, height: str, width: str) -> str:
+    """segment._split, flattened: (n,) bool."""
+    odds = _log_likelihood(g, pixels, models)  # (2, n)
+    odds = g.sub(g.op("Gather", odds, g.const(0, INT64, scalar=True), axis=0),
+                 g.op("Gather", odds, g.const(1, INT64, scalar=True), axis=0))
+    odds = g.op("Clip", odds, g.const(-20.0, scalar=True), g.const(20.0, scalar=True))
+    grid = g.op("Reshape", odds, g.op("Concat", g.const([1, 1], INT64), height, width, axis=0))
+    smoothed = _box_mean(g, grid, segment._SMOOTH_RADIUS)
+    return g.and_(g.op("Greater", g.op("Reshape", smoothed, g.const([-1], INT64)), g.const(0.0)), inside)
 
 
 def _count(g: Graph, mask: str) -> str:
@@ -128,24 +166,55 @@ def _kmeans_step(g: Graph, pixels: str, members: str, centres: str) -> str:
 
 
 def _mixtures(g: Graph, pixels: str, members: str, centres: str):
-    """segment._fit_mixture's result after the k-means steps: (centres, variances, weights)."""
-    distances, onehot = _assignment(g, pixels, members, centres)
+    """segment._fit_mixture's result after the k-means steps: centres (2, k, 3), precisions
+    (2, k, 3, 3) and levels (2, k)."""
+    _, onehot = _assignment(g, pixels, members, centres)  # (2, n, k)
     counts = g.op("ReduceSum", onehot, g.const([1], INT64), keepdims=0)  # (2, k)
-    spread = g.op("ReduceSum", g.mul(onehot, distances), g.const([1], INT64), keepdims=0)
-    variances = g.maximum(g.div(g.div(spread, g.maximum(counts, g.const(1.0))), g.const(3.0)),
-                          g.const(segment._MIN_VARIANCE))
+    offsets = g.sub(pixels, g.op("MatMul", onehot, centres))  # (2, n, 3): each member minus its centre
+    column = [g.op("Gather", offsets, g.const(i, INT64, scalar=True), axis=2) for i in range(3)]  # (2, n) each
+    products = g.op("Concat", *[g.op("Unsqueeze", g.mul(column[i], column[j]), g.const([2], INT64))
+                                for i, j in _PAIRS], axis=2)  # (2, n, 6)
+    # summed in float64 like NumPy's bincount, then divided and rounded to float32 as segment does
+    sums = g.op("MatMul", g.cast(g.op("Transpose", onehot, perm=[0, 2, 1]), DOUBLE), g.cast(products, DOUBLE))
+    moments = g.cast(g.div(sums, g.op("Unsqueeze", g.cast(g.maximum(counts, g.const(1.0)), DOUBLE),
+                                      g.const([2], INT64))), FLOAT)  # (2, k, 6)
+    moments = g.add(moments, g.const(np.array([1, 0, 0, 1, 0, 1], np.float32) * segment._MIN_VARIANCE))
+    precisions, determinants = _inverse_3x3(g, moments)
     total = g.op("ReduceSum", counts, g.const([1], INT64), keepdims=1)
     weights = g.div(g.add(counts, g.const(1.0)), g.add(total, g.const(float(segment._COMPONENTS))))
-    return centres, variances, weights
+    levels = g.sub(g.op("Log", weights), g.mul(g.const(0.5), g.op("Log", determinants)))
+    return centres, precisions, levels
+
+
+def _inverse_3x3(g: Graph, entries: str) -> tuple[str, str]:
+    """segment.inverse_3x3 on (..., 6) symmetric entries (00 01 02 11 12 22): inverses (..., 3, 3)
+    and determinants (...)."""
+    a, b, c, d, e, f = (g.op("Gather", entries, g.const(i, INT64, scalar=True), axis=-1) for i in range(6))
+    cofactors = [g.sub(g.mul(d, f), g.mul(e, e)), g.sub(g.mul(c, e), g.mul(b, f)), g.sub(g.mul(b, e), g.mul(c, d)),
+                 g.sub(g.mul(a, f), g.mul(c, c)), g.sub(g.mul(b, c), g.mul(a, e)), g.sub(g.mul(a, d), g.mul(b, b))]
+    determinants = g.add(g.add(g.mul(a, cofactors[0]), g.mul(b, cofactors[1])), g.mul(c, cofactors[2]))
+    stacked = g.op("Concat", *[g.op("Unsqueeze", value, g.const([-1], INT64)) for value in cofactors], axis=-1)
+    inverse = g.div(stacked, g.op("Unsqueeze", determinants, g.const([-1], INT64)))
+    full = g.op("Gather", inverse, g.const([0, 1, 2, 1, 3, 4, 2, 4, 5], INT64), axis=-1)  # (..., 9)
+    shape = g.op("Concat", g.op("Shape", determinants), g.const([3, 3], INT64), axis=0)
+    return g.op("Reshape", full, shape), determinants
 
 
 def _log_likelihood(g: Graph, pixels: str, model) -> str:
     """Per pixel log-likelihood under each of the two mixtures: (2, n)."""
-    centres, variances, weights = model
-    level = g.op("Unsqueeze", g.sub(g.op("Log", weights), g.mul(g.const(1.5), g.op("Log", variances))),
-                 g.const([1], INT64))  # (2, 1, k)
-    scale = g.op("Unsqueeze", g.mul(g.const(2.0), variances), g.const([1], INT64))
-    terms = g.sub(level, g.div(_squared_distances(g, pixels, centres), scale))  # (2, n, k)
+    centres, precisions, levels = model
+    column = [g.op("Gather", pixels, g.const([i], INT64), axis=1) for i in range(3)]  # (n, 1) each
+    outer = g.op("Concat", *[g.mul(column[i], column[j]) for i in range(3) for j in range(3)], axis=1)  # (n, 9)
+    flat = g.op("Reshape", precisions, g.const([2, segment._COMPONENTS, 9], INT64))
+    quadratic = g.op("MatMul", outer, g.op("Transpose", flat, perm=[0, 2, 1]))  # (2, n, k)
+    projected = g.op("Squeeze", g.op("MatMul", precisions, g.op("Unsqueeze", centres, g.const([3], INT64))),
+                     g.const([3], INT64))  # P c: (2, k, 3)
+    cross = g.op("MatMul", pixels, g.op("Transpose", projected, perm=[0, 2, 1]))  # (2, n, k)
+    constant = g.op("Unsqueeze", g.op("ReduceSum", g.mul(centres, projected), g.const([2], INT64), keepdims=0),
+                    g.const([1], INT64))  # (2, 1, k)
+    mahalanobis = g.add(g.sub(quadratic, g.mul(g.const(2.0), cross)), constant)
+    terms = g.sub(g.op("Unsqueeze", levels, g.const([1], INT64)),
+                  g.mul(g.const(0.5), g.maximum(mahalanobis, g.const(0.0))))  # (2, n, k)
     top = g.op("ReduceMax", terms, axes=[2], keepdims=1)
     spread = g.op("ReduceSum", g.op("Exp", g.sub(terms, top)), g.const([2], INT64), keepdims=0)
     return g.add(g.op("Squeeze", top, g.const([2], INT64)), g.op("Log", spread))

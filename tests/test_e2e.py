@@ -115,7 +115,7 @@ def test_the_garment_mask_is_the_segmenters():
 
     for box in [(40, 60, 260, 340), (-40, -30, 340, 430)]:
         small = garment_on_floor(box=box)
-        small.thumbnail((48, 48), Image.Resampling.BOX)
+        small.thumbnail((segment.SEGMENT_SIZE, segment.SEGMENT_SIZE), Image.Resampling.BOX)
         pixels = np.asarray(small.filter(ImageFilter.GaussianBlur(1)), dtype=np.float32)
 
         def build(g, name):

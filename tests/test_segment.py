@@ -2,22 +2,24 @@
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
-from edge_infer.preprocess import find_object, robust
-from edge_infer.segment import fill_holes, garment_mask
+from edge_infer.preprocess import _SEGMENT_BLUR, find_object, robust
+from edge_infer.segment import SEGMENT_SIZE, fill_holes, garment_mask
 
 from .conftest import synthetic_images
 from .scenes import garment_on_floor, packshot, tshirt_mask
 
 
 def thumbnail_mask_and_truth(box, size=(300, 400)):
-    """The segmenter's mask on a 48-pixel thumbnail of a floor scene, and the true silhouette there."""
+    """The segmenter's mask on its thumbnail of a floor scene (as preprocessing makes it), and the
+    true silhouette there."""
     photo = garment_on_floor(*size, box=box)
     thumb = photo.copy()
-    thumb.thumbnail((48, 48), Image.Resampling.BOX)
+    thumb.thumbnail((SEGMENT_SIZE, SEGMENT_SIZE), Image.Resampling.BOX)
     truth = tshirt_mask(*size, box).resize(thumb.size, Image.Resampling.BOX)
-    return garment_mask(np.asarray(thumb, dtype=np.float32)), np.asarray(truth) > 127
+    blurred = thumb.filter(ImageFilter.GaussianBlur(_SEGMENT_BLUR))
+    return garment_mask(np.asarray(blurred, dtype=np.float32)), np.asarray(truth) > 127
 
 
 def iou(a, b):
