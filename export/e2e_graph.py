@@ -7,8 +7,8 @@ resampling filters, fixed-point coefficients and pass order, premultiplied alpha
 passes, its unsharp mask), so that the two agree to the bit (tests/test_e2e.py, the export gate):
 
   paste on white -> thumbnail (<= 128 px) -> background from the border ring -> foreground by
-  colour distance, by alpha, or by segmenting the garment (k-means colour mixtures on a 48 px
-  thumbnail, holes filled) -> the box holding the central mass -> crop (garment pasted on white
+  colour distance, by alpha, or by segmenting the garment (full-covariance colour mixtures on a
+  96 px thumbnail, holes filled) -> the box holding the central mass -> crop (garment pasted on white
   when segmented) -> grey -> Lanczos to 28 on the long side -> invert on a light background ->
   unsharp mask -> background to 0, object stretched to 1 -> centred on 28x28.
 
@@ -281,7 +281,7 @@ def _resample_axis(g: Graph, image: str, axis: int, in_size: str, in_end: str | 
 
     Computed exactly, two ways: the box filter (thumbnails, where the input is the whole
     picture) as differences of a running sum, one weight per output; the others (small inputs:
-    a 48-pixel mask, a crop already reduced to under 6x the output) as two float32 matrix
+    a 96-pixel mask, a crop already reduced to under 6x the output) as two float32 matrix
     products, the weights split into high and low 11 bits so every partial sum is an integer
     float32 holds exactly, joined in float64."""
     first, weights, taps = _coefficients(g, in_size, in_end, out_size, kind)  # (out,), (out, taps)
