@@ -180,3 +180,19 @@ def test_frontier_names_a_bad_export_folder_in_one_line(frontier, tmp_path, caps
     (tmp_path / "models.json").write_text("{not json")
     assert frontier.main([f"broken={tmp_path}"]) == 2
     assert "cannot read the model manifest" in capsys.readouterr().err
+
+
+def test_confidence_script_reports_coverage_and_accuracy_per_threshold(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import confidence
+
+    out = tmp_path / "confidence.json"
+    assert confidence.main([str(ROOT / "unseen" / "shifted"), "--by-prefix", "zz", "--json", str(out)]) == 0
+    sets = json.loads(out.read_text())["current"]["sets"]
+    assert set(sets) == {"pool hold-out", str(ROOT / "unseen" / "shifted")}  # an empty prefix split is left out
+    for result in sets.values():
+        coverage = [row["coverage"] for row in result["thresholds"]]
+        assert coverage[0] == 1.0 and coverage == sorted(coverage, reverse=True)
+    assert sets["pool hold-out"]["images"] > 300
+    assert confidence.main([str(tmp_path)]) == 2
+    assert "no labels.csv" in capsys.readouterr().err

@@ -57,3 +57,15 @@ def test_accuracy_is_split_by_file_name_prefix_with_unreadable_files_wrong():
     assert split == {"cds": {"images": 3, "accuracy": 1 / 3}, "fpi": {"images": 1, "accuracy": 1.0},
                      "xyz": {"images": 0, "accuracy": None}}
     assert accuracy_by_prefix(["fpi_dir/cds_a.jpg"], [True], ["fpi"])["fpi"]["images"] == 0  # the name, not the folder
+
+
+def test_selective_accuracy_trades_coverage_for_accuracy():
+    from edge_infer.evaluation.metrics import selective_accuracy
+
+    confidence = [0.9, 0.8, 0.55, 0.4, 0.2]
+    correct = [True, True, False, True, False]
+    rows = selective_accuracy(confidence, correct, [0.0, 0.5, 0.8, 0.95])
+    assert [r["coverage"] for r in rows] == [1.0, 0.6, 0.4, 0.0]  # at the threshold counts as answered
+    assert rows[0]["accuracy"] == 0.6 and rows[1]["accuracy"] == 2 / 3 and rows[2]["accuracy"] == 1.0
+    assert rows[3]["accuracy"] is None
+    assert selective_accuracy([], [], [0.5]) == [{"min_confidence": 0.5, "coverage": None, "accuracy": None}]

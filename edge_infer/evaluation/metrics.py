@@ -42,6 +42,24 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(error)
 
 
+def selective_accuracy(confidence, correct, thresholds) -> list[dict]:
+    """For each minimum confidence: the share of images answered (`coverage`) and the accuracy
+    on those (`accuracy`, None when none are); what `classify --min-confidence` trades."""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
+    rows = []
+    for threshold in thresholds:
+        answered = confidence >= threshold
+        rows.append({"min_confidence": float(threshold),
+                     "coverage": float(answered.mean()) if len(answered) else None,
+                     "accuracy": float(correct[answered].mean()) if answered.any() else None})
+    return rows
+
+
+def base_name_starts(names: list[str], prefix: str) -> list[bool]:
+    """Whether each file's base name starts with `prefix` (realdev names its files <source>_<name>)."""
+    return [name.replace("\\", "/").rsplit("/", 1)[-1].startswith(prefix) for name in names]
+
+
 def score(probabilities: np.ndarray, labels: np.ndarray, num_classes: int = 10) -> dict:
     """Everything the evaluation reports for one set of predictions, as plain JSON-able data."""
     probabilities = np.asarray(probabilities)
@@ -64,6 +82,6 @@ def accuracy_by_prefix(names: list[str], right: list[bool], prefixes) -> dict:
     right (an unreadable file counts as wrong). Accuracy is None for a prefix with no files."""
     split = {}
     for prefix in prefixes:
-        chosen = [ok for name, ok in zip(names, right) if name.replace("\\", "/").rsplit("/", 1)[-1].startswith(prefix)]
+        chosen = [ok for ok, member in zip(right, base_name_starts(names, prefix)) if member]
         split[prefix] = {"images": len(chosen), "accuracy": sum(chosen) / len(chosen) if chosen else None}
     return split
