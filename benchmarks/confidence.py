@@ -6,8 +6,8 @@ photographers (the pool's arrays ship in train/photo_pool, so no photo files are
         [--by-prefix cds,fpi] [--json benchmarks/results/confidence.json]
 
 Pick a threshold on the pool's held-out photographers and read its effect on the other sets:
-a threshold tuned on the set it is reported on would flatter itself. An unreadable file counts
-as unanswered.
+a threshold tuned on the set it is reported on would flatter itself. Folders go through the
+robust preprocessing (classify's default); an unreadable file counts as unanswered.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from edge_infer.classifier import Classifier  # noqa: E402
-from edge_infer.datasets import to_model_input  # noqa: E402
 from edge_infer.evaluation.benchmark import machine, store_under_key  # noqa: E402
 from edge_infer.evaluation.evaluate import EvaluationError, evaluate_folder, read_labelled_folder  # noqa: E402
 from edge_infer.evaluation.metrics import base_name_starts, selective_accuracy  # noqa: E402
+from edge_infer.runtime import ModelError  # noqa: E402
+from pool_holdout import probabilities  # noqa: E402
 from train import photo_pool  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -45,11 +46,13 @@ def folder_outcomes(classifier: Classifier, folder: Path) -> tuple[list[str], np
 
 def pool_outcomes(classifier: Classifier) -> tuple[np.ndarray, np.ndarray]:
     photos = photo_pool.load_photos(photo_pool.POOL_FILE, split="holdout")
-    probabilities = classifier.classify_arrays(to_model_input(photos.images))
-    return probabilities.max(1), probabilities.argmax(1) == photos.labels
+    answers = probabilities(classifier, photos)
+    return answers.max(1), answers.argmax(1) == photos.labels
 
 
 def table(title: str, rows: list[dict], images: int) -> str:
+    if not images:
+        return f"{title}: no images"
     cells = [f"{r['min_confidence']:.1f}: {r['coverage']:.0%} answered, "
              + ("-" if r["accuracy"] is None else f"{r['accuracy']:.1%} right") for r in rows]
     return f"{title} ({images} images)\n  " + "\n  ".join(cells)
@@ -64,21 +67,17 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--key", default="current")
     args = parser.parse_args(argv)
-    for folder in args.folders:
-        if not (folder / "labels.csv").is_file():
-            print(f"error: {folder}: no labels.csv (columns: file,class_index)", file=sys.stderr)
-            return 2
-    classifier = Classifier(args.model, args.precision)
-    sets = {"pool hold-out": pool_outcomes(classifier)}
     try:
+        classifier = Classifier(args.model, args.precision)
+        sets = {"pool hold-out": pool_outcomes(classifier)}
         for folder in args.folders:
             names, confidence, correct = folder_outcomes(classifier, folder)
             sets[str(folder)] = (confidence, correct)
             for prefix in [p for p in args.by_prefix.split(",") if p]:
-                chosen = np.array(base_name_starts(names, prefix))
+                chosen = np.array(base_name_starts(names, prefix), dtype=bool)
                 if chosen.any():
                     sets[f"{folder} {prefix}"] = (confidence[chosen], correct[chosen])
-    except EvaluationError as exc:
+    except (EvaluationError, ModelError, photo_pool.PhotosError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results = {name: {"images": len(confidence), "thresholds": selective_accuracy(confidence, correct, THRESHOLDS)}

@@ -26,8 +26,13 @@ from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from train import photo_pool  # noqa: E402
 
 
+def probabilities(classifier: Classifier, photos: photo_pool.PhotoSet) -> np.ndarray:
+    """The classifier's (N, 10) answers on the pool's photos (already preprocessed)."""
+    return classifier.classify_arrays(to_model_input(photos.images))
+
+
 def score(model: str, precision: str, photos: photo_pool.PhotoSet) -> dict:
-    predicted = Classifier(model, precision).classify_arrays(to_model_input(photos.images)).argmax(1)
+    predicted = probabilities(Classifier(model, precision), photos).argmax(1)
     right = predicted == photos.labels
     per_class = {CLASS_NAMES[k]: {"images": int((photos.labels == k).sum()),
                                   "accuracy": float(right[photos.labels == k].mean())}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SEGMENT_SIZE = 96  # longest side of the thumbnail the mask is computed on (48: 4x faster, see DESIGN.md)
+SEGMENT_SIZE = 96  # longest side of the thumbnail the mask is drawn on (the mixtures are fitted at half that)
 _COMPONENTS = 4  # colours per mixture (garment and background)
 _ROUNDS = 4  # refits of both mixtures on the new split
 _KMEANS_STEPS = 2  # k-means steps per refit, warm-started from the previous centres

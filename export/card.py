@@ -34,7 +34,10 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
         + (f", photo-style augmentation on {recipe['heavy_fraction']:.0%} of images (the rest: flip, shift, erasing)"
            if recipe.get("heavy_fraction", 1) < 1 and recipe.get("augment") in ("basic", "photo") else "")
         + (f", AugMix-style corruption mixtures ({', '.join(CORRUPTION_MIX_KINDS)}) on "
-           f"{recipe['corruption_mix']:.0%} of those" if recipe.get("corruption_mix") else "")
+           f"{recipe['corruption_mix']:.0%} of those"
+           + (f" of the classes {', '.join(CLASS_NAMES[i] for i in recipe['corruption_mix_classes'])}"
+              if recipe.get("corruption_mix_classes") else "")
+           if recipe.get("corruption_mix") else "")
         + (", augmentation eased over the last 30% of epochs" if recipe.get("final_augment_strength", 1) < 1 else ""),
         f"- seed {run.get('seed')}, {run.get('epochs_run')} epochs run in {run.get('fit_seconds')} s on "
         f"{run.get('machine', {}).get('cpu_count')} CPU cores; commit {run.get('git_commit')}",

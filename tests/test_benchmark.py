@@ -185,14 +185,33 @@ def test_frontier_names_a_bad_export_folder_in_one_line(frontier, tmp_path, caps
 def test_confidence_script_reports_coverage_and_accuracy_per_threshold(tmp_path, capsys):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import confidence
+    import pool_holdout
 
+    from edge_infer.classifier import Classifier
+    from edge_infer.evaluation.evaluate import evaluate_folder, read_labelled_folder
+    from train import photo_pool
+
+    shifted = ROOT / "unseen" / "shifted"
     out = tmp_path / "confidence.json"
-    assert confidence.main([str(ROOT / "unseen" / "shifted"), "--by-prefix", "zz", "--json", str(out)]) == 0
+    assert confidence.main([str(shifted), "--by-prefix", "zz", "--json", str(out)]) == 0
     sets = json.loads(out.read_text())["current"]["sets"]
-    assert set(sets) == {"pool hold-out", str(ROOT / "unseen" / "shifted")}  # an empty prefix split is left out
+    assert set(sets) == {"pool hold-out", str(shifted)}  # an empty prefix split is left out
     for result in sets.values():
         coverage = [row["coverage"] for row in result["thresholds"]]
         assert coverage[0] == 1.0 and coverage == sorted(coverage, reverse=True)
-    assert sets["pool hold-out"]["images"] > 300
+    # at no threshold, the accuracy is the plain accuracy the other scripts report
+    pool = pool_holdout.score("robust", "int8", photo_pool.load_photos(photo_pool.POOL_FILE, split="holdout"))
+    assert sets["pool hold-out"]["images"] == pool["images"]
+    assert sets["pool hold-out"]["thresholds"][0]["accuracy"] == pytest.approx(pool["accuracy"])
+    folder = evaluate_folder(Classifier("robust", "int8"), read_labelled_folder(shifted), "robust")
+    assert sets[str(shifted)]["thresholds"][0]["accuracy"] == pytest.approx(folder["accuracy"])
+    # bad input: one line, exit 2; a folder with no images is reported, not a crash
     assert confidence.main([str(tmp_path)]) == 2
-    assert "no labels.csv" in capsys.readouterr().err
+    assert confidence.main([str(shifted), "-m", "no_such_model"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "no labels.csv" in errors[0] and "no_such_model" in errors[1]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "labels.csv").write_text("file,class_index\n")
+    assert confidence.main([str(empty)]) == 0
+    assert f"{empty}: no images" in capsys.readouterr().out

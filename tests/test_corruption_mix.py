@@ -116,3 +116,9 @@ def test_corruption_mixtures_go_only_to_the_chosen_classes(monkeypatch):
     mixed = (images == 1.0).all(axis=(1, 2, 3))
     classes = labels.argmax(axis=1)
     assert mixed[classes == 0].all() and not mixed[classes == 8].any()
+    # with light images in the batch, only the heavy ones of a chosen class get mixtures
+    batches = augment.training_dataset(x, y, 64, seed=0, num_classes=10, augment=True, heavy_fraction=0.5,
+                                       corruption_mix=1.0, corruption_mix_classes=(0,))
+    images, labels = (np.concatenate(parts) for parts in zip(*[(a.numpy(), b.numpy()) for a, b in batches]))
+    mixed, classes = (images == 1.0).all(axis=(1, 2, 3)), labels.argmax(axis=1)
+    assert 0.3 < mixed[classes == 0].mean() < 0.7 and not mixed[classes == 8].any()  # about the heavy half

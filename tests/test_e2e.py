@@ -113,20 +113,27 @@ def test_blur_and_unsharp_mask_are_pillows_to_the_bit():
 def test_the_garment_mask_is_the_segmenters():
     from .scenes import garment_on_floor
 
-    for box in [(40, 60, 260, 340), (-40, -30, 340, 430)]:
-        small = garment_on_floor(box=box)
+    def build(g, name):
+        shape = g.op("Shape", name)
+        found, mask = e2e_segment.garment_mask(g, name, item(g, shape, 1), item(g, shape, 2))
+        return g.cast(found, FLOAT), g.cast(mask, FLOAT)
+
+    session = _function_session(build, outputs=2)
+    # odd sizes too: the half-size grid drops a last row or column, as NumPy's 2x2 means do
+    for box, size in [((40, 60, 260, 340), (300, 400)), ((-40, -30, 340, 430), (300, 400)),
+                      ((-20, 40, 320, 380), (301, 397))]:
+        small = garment_on_floor(*size, box=box)
         small.thumbnail((segment.SEGMENT_SIZE, segment.SEGMENT_SIZE), Image.Resampling.BOX)
         pixels = np.asarray(small.filter(ImageFilter.GaussianBlur(1)), dtype=np.float32)
-
-        def build(g, name):
-            shape = g.op("Shape", name)
-            found, mask = e2e_segment.garment_mask(g, name, item(g, shape, 1), item(g, shape, 2))
-            return g.cast(found, FLOAT), g.cast(mask, FLOAT)
-
-        found, out = _function_session(build, outputs=2).run(None, {"image": pixels.transpose(2, 0, 1).copy()})
+        assert pixels.shape[0] % 2 or pixels.shape[1] % 2 or size == (300, 400)
+        found, out = session.run(None, {"image": pixels.transpose(2, 0, 1).copy()})
         expected = segment.garment_mask(pixels)
         assert expected is not None and bool(found[0])
         assert np.array_equal(out > 0.5, expected)
+    # a grid too small to fit: both give up
+    tiny = np.random.default_rng(0).integers(0, 256, (5, 7, 3)).astype(np.float32)
+    assert segment.garment_mask(tiny) is None
+    assert not session.run(None, {"image": tiny.transpose(2, 0, 1).copy()})[0][0]
 
 
 def test_the_shipped_e2e_file_is_recorded_and_answers_like_classify():

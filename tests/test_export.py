@@ -244,3 +244,12 @@ def test_a_separable_robust_variant_exports_with_depthwise_convolutions(export_d
     session = ort.InferenceSession(quantized.SerializeToString(),
                                                          providers=["CPUExecutionProvider"])
     assert session.run(None, {session.get_inputs()[0].name: images})[0].shape == (32, 10)
+
+
+def test_the_card_names_the_classes_corruption_mixing_was_limited_to():
+    from export.card import model_card
+
+    run = {"recipe": {"augment": "photo", "corruption_mix": 0.3, "corruption_mix_classes": [0, 3]}}
+    card = model_card("robust", "ours", run, [], 1, "conv")
+    assert "AugMix-style corruption mixtures" in card and "of the classes T-shirt/top, Dress" in card
+    assert "of the classes" not in model_card("robust", "ours", {"recipe": {"corruption_mix": 0.3}}, [], 1, "conv")

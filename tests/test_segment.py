@@ -85,3 +85,15 @@ def test_fashion_mnist_form_saved_as_grey_rgb_passes_through_unchanged():
     for array in synthetic_images(np.arange(3), seed=4):
         rgb = Image.fromarray(np.repeat(array[..., None], 3, axis=2), "RGB")
         assert np.array_equal(robust(rgb), array.astype(np.float32) / 255.0)
+
+
+def test_inverse_3x3_inverts_symmetric_positive_definite_matrices():
+    from edge_infer.segment import inverse_3x3
+
+    rng = np.random.default_rng(0)
+    factors = rng.normal(0, 30, (50, 3, 3))
+    matrices = (factors @ factors.transpose(0, 2, 1) + 16 * np.eye(3)).astype(np.float32)
+    inverses, determinants = inverse_3x3(matrices)
+    products = inverses.astype(np.float64) @ matrices.astype(np.float64)
+    assert np.abs(products - np.eye(3)).max() < 1e-3
+    assert np.allclose(determinants, np.linalg.det(matrices.astype(np.float64)), rtol=1e-4)

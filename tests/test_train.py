@@ -127,7 +127,8 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
                                   ["--model", "model2", "--block", "separable"],
                                   ["--model", "robust", "--block", "dense"],
                                   ["--model", "robust", "--corruption-mix-classes", "0,Hat"],
-                                  ["--model", "robust", "--corruption-mix-classes", "10"]])
+                                  ["--model", "robust", "--corruption-mix-classes", "10"],
+                                  ["--model", "robust", "--corruption-mix-classes", "0,1"]])  # no mixing to limit
 def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
     from train.__main__ import main
 

@@ -95,6 +95,9 @@ def main(argv=None) -> int:
             parser.error("--corruption-mix must be between 0 and 1")
         overrides["corruption_mix"] = args.corruption_mix
     if args.corruption_mix_classes is not None:
+        recipe_mix = 0.0 if args.model == "all" else REGISTRY[args.model].recipe.corruption_mix
+        if not overrides.get("corruption_mix", recipe_mix):
+            parser.error("--corruption-mix-classes needs corruption mixing: give --corruption-mix P too")
         overrides["corruption_mix_classes"] = args.corruption_mix_classes
     if args.photos_fraction is not None:
         if not 0.0 < args.photos_fraction <= 1.0:

@@ -35,7 +35,7 @@ class Recipe:
     vertical_flip: bool = False  # only for ablations: the study flipped garments upside down
     final_augment_strength: float = 1.0  # augmentation eases to this over the last 30% of epochs (train.fit)
     heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
-    corruption_mix: float = 0.0  # share of heavy images replaced by an AugMix-style corruption mixture
+    corruption_mix: float = 0.0  # share of heavy images (of corruption_mix_classes) replaced by an AugMix-style mixture
     corruption_mix_classes: tuple[int, ...] | None = None  # only these classes get mixtures (None: all)
     photos: str | None = None  # labelled real photos mixed into training: "pool" (train/photo_pool), a folder or .npz
     photos_fraction: float = 1.0  # share of the photos' photographers used (learning curves)

@@ -29,7 +29,7 @@ from ..preprocess import find_object, flatten_on_white, normalise_mode, to_uint8
 
 KINDS = ("frame_filled", "background_left", "low_contrast", "footwear", "said_bag", "near_miss", "segmented")
 # share of the frame's area inside the object's box; a segmented garment's box stops at the
-# segmenter's border ring (4 % a side, so at most about 0.84 of the frame)
+# segmenter's border ring (4 % a side, rounded to pixels: about 0.84-0.86 of the frame at most)
 _FRAME_FILLED = 0.8
 _CORNER_LEVEL = 0.15  # mean of the 28x28's four 3x3 corners above this: background left in
 _LOW_CONTRAST = 40.0  # grey levels between garment and background
