@@ -137,11 +137,14 @@ def _squared_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
 def _log_likelihood(x: np.ndarray, model) -> np.ndarray:
     """Log of the mixture's density at each pixel (up to a constant shared by all mixtures)."""
     centres, precisions, levels = model
-    # (x - c)' P (x - c) = x'Px - 2 c'Px + c'Pc, each as a matrix product over all components
-    outer = (x[:, :, None] * x[:, None, :]).reshape(len(x), 9)
-    projected = np.einsum("kij,kj->ki", precisions, centres)  # P c, (k, 3)
-    mahalanobis = (outer @ precisions.reshape(len(precisions), 9).T - 2.0 * (x @ projected.T)
-                   + np.einsum("ki,ki->k", centres, projected))
+    # (x - c)' P (x - c) term by term, in a fixed order of elementwise operations: no expanded
+    # form whose large terms cancel (float32 loses ~1e-3 that way), and the ONNX graph repeats
+    # the same operations, so both round alike and a pixel on the edge of the split goes the same way
+    offsets = x[:, None, :] - centres[None, :, :]  # (n, k, 3)
+    d0, d1, d2 = offsets[..., 0], offsets[..., 1], offsets[..., 2]
+    p = precisions
+    mahalanobis = (p[:, 0, 0] * d0 * d0 + p[:, 1, 1] * d1 * d1 + p[:, 2, 2] * d2 * d2
+                   + 2.0 * (p[:, 0, 1] * d0 * d1 + p[:, 0, 2] * d0 * d2 + p[:, 1, 2] * d1 * d2))
     terms = levels[None, :] - 0.5 * np.maximum(mahalanobis, 0.0)
     top = terms.max(axis=1)
     return top + np.log(np.exp(terms - top[:, None]).sum(axis=1))

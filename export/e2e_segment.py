@@ -203,16 +203,21 @@ def _inverse_3x3(g: Graph, entries: str) -> tuple[str, str]:
 def _log_likelihood(g: Graph, pixels: str, model) -> str:
     """Per pixel log-likelihood under each of the two mixtures: (2, n)."""
     centres, precisions, levels = model
-    column = [g.op("Gather", pixels, g.const([i], INT64), axis=1) for i in range(3)]  # (n, 1) each
-    outer = g.op("Concat", *[g.mul(column[i], column[j]) for i in range(3) for j in range(3)], axis=1)  # (n, 9)
-    flat = g.op("Reshape", precisions, g.const([2, segment._COMPONENTS, 9], INT64))
-    quadratic = g.op("MatMul", outer, g.op("Transpose", flat, perm=[0, 2, 1]))  # (2, n, k)
-    projected = g.op("Squeeze", g.op("MatMul", precisions, g.op("Unsqueeze", centres, g.const([3], INT64))),
-                     g.const([3], INT64))  # P c: (2, k, 3)
-    cross = g.op("MatMul", pixels, g.op("Transpose", projected, perm=[0, 2, 1]))  # (2, n, k)
-    constant = g.op("Unsqueeze", g.op("ReduceSum", g.mul(centres, projected), g.const([2], INT64), keepdims=0),
-                    g.const([1], INT64))  # (2, 1, k)
-    mahalanobis = g.add(g.sub(quadratic, g.mul(g.const(2.0), cross)), constant)
+    offsets = g.sub(g.op("Unsqueeze", pixels, g.const([0, 2], INT64)),
+                    g.op("Unsqueeze", centres, g.const([1], INT64)))  # (2, n, k, 3)
+    d0, d1, d2 = (g.op("Gather", offsets, g.const(i, INT64, scalar=True), axis=3) for i in range(3))  # (2, n, k)
+
+    def entry(i: int, j: int) -> str:  # P[i, j] of each component, (2, 1, k)
+        return g.op("Unsqueeze", g.op("Gather", g.op("Gather", precisions, g.const(i, INT64, scalar=True), axis=2),
+                                      g.const(j, INT64, scalar=True), axis=2), g.const([1], INT64))
+
+    def term(i: int, j: int, a: str, b: str) -> str:
+        return g.mul(g.mul(entry(i, j), a), b)
+
+    # segment._log_likelihood's order of operations, so that both round alike
+    diagonal = g.add(g.add(term(0, 0, d0, d0), term(1, 1, d1, d1)), term(2, 2, d2, d2))
+    cross = g.add(g.add(term(0, 1, d0, d1), term(0, 2, d0, d2)), term(1, 2, d1, d2))
+    mahalanobis = g.add(diagonal, g.mul(g.const(2.0), cross))
     terms = g.sub(g.op("Unsqueeze", levels, g.const([1], INT64)),
                   g.mul(g.const(0.5), g.maximum(mahalanobis, g.const(0.0))))  # (2, n, k)
     top = g.op("ReduceMax", terms, axes=[2], keepdims=1)
