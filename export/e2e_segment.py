@@ -25,12 +25,12 @@ def garment_mask(g: Graph, small: str, height: str, width: str) -> tuple[str, st
     two = g.const([2], INT64)
     half_h, half_w = g.op("Div", height, two), g.op("Div", width, two)
     # too small a half-size grid: segment gives up before fitting (and the graph would meet empty tensors)
-    room = g.op("Squeeze", g.op("Not", g.op("Less", _count(g, _inside(g, half_h, half_w)),
-                                             g.const(float(segment._MIN_PIXELS)))))
+    half_inside = _inside(g, half_h, half_w)
+    room = g.op("Squeeze", g.op("Not", g.op("Less", _count(g, half_inside), g.const(float(segment._MIN_PIXELS)))))
     then = g.subgraph()
     half = then.op("Squeeze", then.op("AveragePool", then.op("Unsqueeze", small, then.const([0], INT64)),
                                       kernel_shape=[2, 2], strides=[2, 2]), then.const([0], INT64))
-    fitted, models = _fit_split(then, _pixels(then, half), half_h, half_w)
+    fitted, models = _fit_split(then, _pixels(then, half), half_inside, half_h, half_w)
     split = _split(then, _pixels(then, small), models, _inside(then, height, width), height, width)
     failed = then.op("Or", then.op("Not", fitted),
                      then.op("Less", _count(then, split), then.const(float(segment._MIN_PIXELS))))
@@ -58,11 +58,10 @@ def _inside(g: Graph, height: str, width: str) -> str:
     return g.op("Reshape", inside, g.const([-1], INT64))
 
 
-def _fit_split(g: Graph, pixels: str, height: str, width: str) -> tuple[str, tuple[str, str, str]]:
-    """segment._fit_split: (fitted [1] bool, the last mixtures (centres, precisions, levels))."""
-    inside = _inside(g, height, width)
+def _fit_split(g: Graph, pixels: str, inside: str, height: str, width: str) -> tuple[str, tuple[str, str, str]]:
+    """segment._fit_split on a grid whose `inside` has room for a garment (garment_mask checks it
+    first): (fitted [1] bool, the last mixtures (centres, precisions, levels))."""
     min_pixels = g.const(float(segment._MIN_PIXELS))
-    too_few = g.op("Less", _count(g, inside), min_pixels)
     centres = _starting_centres(g, pixels, _members(g, inside))
     k = segment._COMPONENTS
 
@@ -94,10 +93,10 @@ def _fit_split(g: Graph, pixels: str, height: str, width: str) -> tuple[str, tup
                   value_info(names["failed"], BOOL, [1])],
         [value_info(name, dtype, shape) for name, dtype, shape in outs])
     _, centres, precisions, levels, failed = g.op(
-        "Loop", g.const(segment._ROUNDS, INT64, scalar=True), g.op("Squeeze", g.op("Not", too_few)), inside,
+        "Loop", g.const(segment._ROUNDS, INT64, scalar=True), g.const(True, BOOL, scalar=True), inside,
         centres, g.const(np.zeros((2, k, 3, 3), np.float32)), g.const(np.zeros((2, k), np.float32)),
         g.const(False, BOOL), body=body_graph, outputs=5)
-    return g.op("Not", g.op("Or", failed, too_few)), (centres, precisions, levels)
+    return g.op("Not", failed), (centres, precisions, levels)
 
 
 def _split(g: Graph, pixels: str, models, inside: str, height: str, width: str) -> str:
