@@ -7,8 +7,10 @@
 2b. 300 phone-style 1-megapixel JPEG photos (a garment on a textured floor, running off the
     frame: these go through garment segmentation; same target);
 3. `edge-infer classify one.png` from a cold start, wall time over 10 runs (target < 0.5 s);
-4. the split of where the time goes, single-threaded, per image.
-Writes benchmarks/results/classify_speed.json and prints a summary.
+4. the split of where the time goes, single-threaded, per image;
+5. small jobs loaded on worker threads vs forked worker processes (where the classifier's
+   PROCESSES_FROM sits).
+Writes benchmarks/results/classify_speed_MODEL_PRECISION.json and prints a summary.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
+from edge_infer import files as image_io  # noqa: E402
+from edge_infer.classifier import PROCESSES_FROM  # noqa: E402
+from edge_infer.loading import LoadPool  # noqa: E402
 from edge_infer.evaluation.benchmark import end_to_end, end_to_end_graph, machine  # noqa: E402
 from train.photo_style import render_floor_photo, render_listing_photo  # noqa: E402
 
@@ -55,6 +60,25 @@ def write_phone_photos(folder: Path, images: np.ndarray, seed: int = 0) -> None:
         photo = render_floor_photo(image, rng)
         photo.resize((1152, round(1152 * photo.height / photo.width)), Image.Resampling.BICUBIC).save(
             folder / f"{i:04d}.jpg", quality=90)
+
+
+def threads_or_processes(folder: Path, sizes=(8, 16, 32, 64, 256), workers: int = 2, repeats: int = 3) -> list[dict]:
+    """Seconds to load the first n files of `folder` on worker threads vs forked worker
+    processes, fork included (best of `repeats`): where PROCESSES_FROM should sit."""
+    files = image_io.collect([str(folder)]).files
+    rows = []
+    for n in sizes:
+        times = {}
+        for kind, processes in (("threads", False), ("processes", True)):
+            best = float("inf")
+            for _ in range(repeats):
+                tick = time.perf_counter()
+                with LoadPool(workers, "robust", processes=processes) as pool:
+                    pool.result(pool.submit(files[:n]))
+                best = min(best, time.perf_counter() - tick)
+            times[kind] = best
+        rows.append({"files": min(n, len(files)), "threads_s": times["threads"], "processes_s": times["processes"]})
+    return rows
 
 
 def cold_start(path: Path, model: str, precision: str, runs: int = 10) -> dict:
@@ -94,6 +118,10 @@ def main() -> int:
                          "jpeg_1mp": end_to_end_graph([str(photos)], args.model),
                          "jpeg_1mp_phone": end_to_end_graph([str(phone)], args.model)},
             "cold_start_one_png": cold_start(pngs / "00000.png", args.model, args.precision),
+            # small jobs: decode on threads or forked processes (the classifier forks from PROCESSES_FROM files)
+            "processes_from": PROCESSES_FROM,
+            "threads_or_processes": {key: threads_or_processes(folder) for key, folder in
+                                     (("png_28x28", pngs), ("jpeg_1mp", photos), ("jpeg_1mp_phone", phone))},
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"classify_speed_{args.model}_{args.precision}.json"
@@ -108,6 +136,9 @@ def main() -> int:
             print(f"  one file ({graph['file']}), per image: decode+RGBA {graph['decode_rgba_ms']:.3f} ms, graph "
                   f"p50 {graph['graph_ms']['p50']:.3f} ms (p90 {graph['graph_ms']['p90']:.3f}); Python "
                   f"preprocess+infer {r['single_thread_ms_per_image']['preprocess'] + r['single_thread_ms_per_image']['inference']:.3f} ms")
+    for key, rows in result["threads_or_processes"].items():
+        print(f"{key} loading, threads vs processes (s): " + ", ".join(
+            f"{r['files']} files {r['threads_s']:.3f} / {r['processes_s']:.3f}" for r in rows))
     cold = result["cold_start_one_png"]
     print(f"cold start, one PNG: median {cold['median_s']:.3f} s (min {cold['min_s']:.3f}, max {cold['max_s']:.3f})")
     print(f"wrote {RESULTS / name}")

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from edge_infer.evaluation import failures  # noqa: E402
 from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
-from edge_infer.classifier import Classifier, load_and_preprocess  # noqa: E402
+from edge_infer.classifier import Classifier  # noqa: E402
+from edge_infer.loading import load_and_preprocess  # noqa: E402
 from edge_infer.evaluation.evaluate import read_labelled_folder  # noqa: E402
 from edge_infer.evaluation.metrics import accuracy_by_prefix  # noqa: E402
 from edge_infer.files import open_image  # noqa: E402

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -13,10 +12,14 @@ import numpy as np
 
 from . import files as image_io
 from .classes import IMAGE_SIZE
-from .preprocess import METHODS, preprocess, to_uint8_image
+from .loading import Loaded, LoadPool, can_fork
+from .preprocess import METHODS, to_uint8_image
 from .runtime import DEFAULT_MODEL, OnnxModel
 
 UNCERTAIN = "uncertain"
+# jobs of this many files or more are decoded in worker processes (edge_infer.loading); below
+# it, forking them costs about as much as it saves (benchmarks/results/classify_speed_*.json)
+PROCESSES_FROM = 32
 
 
 @dataclass
@@ -73,35 +76,6 @@ def run_summary(per_label: Counter, failed: int, skipped_files: int, skipped_fol
         "skipped_folders": [{"path": path, "images": images} for path, images in skipped_folders],
         "per_label": dict(sorted(per_label.items(), key=lambda item: (-item[1], item[0]))),
     }
-
-
-@dataclass
-class Loaded:
-    """One file after decode and preprocessing: an array, or the reason there is none."""
-
-    array: np.ndarray | None
-    error: str = ""
-
-
-def load_and_preprocess(item: image_io.InputFile, method: str) -> Loaded:
-    if item.error:
-        return Loaded(None, item.error)
-    return _preprocessed(lambda: image_io.open_image(item.path), method)
-
-
-def load_and_preprocess_bytes(data: bytes, method: str) -> Loaded:
-    """`load_and_preprocess` for a file's contents already read (from object storage, say)."""
-    return _preprocessed(lambda: image_io.open_image_bytes(data), method)
-
-
-def _preprocessed(open_image: Callable, method: str) -> Loaded:
-    try:
-        with open_image() as image:
-            return Loaded(preprocess(image, method))
-    except image_io.ImageError as exc:
-        return Loaded(None, str(exc))
-    except (OSError, ValueError, MemoryError) as exc:  # a decoder failing late, mid-preprocess
-        return Loaded(None, f"cannot process image ({type(exc).__name__}: {exc})")
 
 
 class Classifier:
@@ -180,9 +154,10 @@ class Classifier:
 
     def classify_files(self, files: list[image_io.InputFile], save_preprocessed=None,
                        on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
-        """Decode and preprocess the next batch in worker threads while onnxruntime (which
-        releases the GIL) runs the current one. Each worker takes a whole slice of a batch:
-        per-file tasks cost more in scheduling than a 28x28 PNG takes to decode."""
+        """Decode and preprocess the next batch in workers while onnxruntime (which releases
+        the GIL) runs the current one. Each worker takes a whole slice of a batch: per-file
+        tasks cost more in scheduling than a 28x28 PNG takes to decode. Jobs of PROCESSES_FROM
+        files or more are loaded in worker processes (`edge_infer.loading`)."""
         saved_base = None
         if save_preprocessed is not None:
             Path(save_preprocessed).mkdir(parents=True, exist_ok=True)
@@ -190,25 +165,16 @@ class Classifier:
         chunks = [files[i : i + self.batch_size] for i in range(0, len(files), self.batch_size)]
         records: list[Record] = []
         done = 0
-        with ThreadPoolExecutor(self.workers) as pool:
-
-            def submit(chunk):
-                slices = [chunk[k :: self.workers] for k in range(min(self.workers, len(chunk)))]
-                return [pool.submit(self._load_slice, part) for part in slices]
-
-            pending = submit(chunks[0]) if chunks else []
+        with LoadPool(self.workers, self.preprocessing, processes=self.forks_for(len(files))) as pool:
+            pending = pool.submit(chunks[0]) if chunks else []
             for number, chunk in enumerate(chunks):
-                slices = [future.result() for future in pending]
-                loaded = [slices[i % len(slices)][i // len(slices)] for i in range(len(chunk))]
-                pending = submit(chunks[number + 1]) if number + 1 < len(chunks) else []
+                loaded = pool.result(pending)
+                pending = pool.submit(chunks[number + 1]) if number + 1 < len(chunks) else []
                 records += self._records_for(chunk, loaded, save_preprocessed, saved_base)
                 done += len(chunk)
                 if on_progress:
                     on_progress(done, len(files))
         return records
-
-    def _load_slice(self, items: list[image_io.InputFile]) -> list[Loaded]:
-        return [load_and_preprocess(item, self.preprocessing) for item in items]
 
     def records_for(self, names: list[str], loaded: list[Loaded]) -> list[Record]:
         """One record per loaded file, in order: its answer, or the reason it has none."""
@@ -217,6 +183,10 @@ class Classifier:
         probabilities = self.classify_arrays(batch)
         by_index = dict(zip(good, self.records_from_probabilities([names[i] for i in good], probabilities)))
         return [by_index.get(i) or Record(path=names[i], error=item.error) for i, item in enumerate(loaded)]
+
+    def forks_for(self, count: int) -> bool:
+        """Whether a job of `count` files is loaded in worker processes."""
+        return self.workers > 1 and count >= PROCESSES_FROM and can_fork()
 
     def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed,
                      saved_base: str | None) -> list[Record]:

@@ -24,7 +24,8 @@ from typing import Callable, Iterator
 
 from . import files as image_io
 from . import formats
-from .classifier import Classifier, Loaded, Record, load_and_preprocess, load_and_preprocess_bytes, run_summary
+from .classifier import Classifier, Record, run_summary
+from .loading import Loaded, load_and_preprocess, load_and_preprocess_bytes
 from .runtime import DEFAULT_MODEL
 
 INSTALL_HINT = "pip install 'edge-infer[ray]'"

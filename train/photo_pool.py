@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_infer.classifier import load_and_preprocess
+from edge_infer.loading import load_and_preprocess
 from edge_infer.evaluation.evaluate import LabelsError, read_labelled_folder
 from edge_infer.files import InputFile, write_atomic
 from edge_infer.preprocess import PREPROCESS_VERSION, to_uint8_image

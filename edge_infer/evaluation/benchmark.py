@@ -153,6 +153,7 @@ def end_to_end(inputs: list[str], model: str, precision: str | None = None, thre
         "images": len(files),
         "failed": sum(1 for r in records if r.error),
         "workers": classifier.workers,
+        "worker_processes": classifier.forks_for(len(files)),
         "batch_size": batch_size,
         "wall_s": wall,
         "images_per_s": len(files) / wall,

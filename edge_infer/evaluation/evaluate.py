@@ -16,7 +16,8 @@ from PIL import Image
 from . import corruptions, metrics
 from ..classes import CLASS_NAMES
 from ..datasets import to_model_input
-from ..classifier import Classifier, load_and_preprocess
+from ..classifier import Classifier
+from ..loading import load_and_preprocess
 from ..files import InputFile
 from ..preprocess import robust
 

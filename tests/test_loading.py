@@ -1,0 +1,109 @@
+"""Loading files in worker threads or processes: the same arrays and errors, in order, and
+nothing lost when a worker process dies."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_infer import files as image_io
+from edge_infer import loading
+from edge_infer.classifier import PROCESSES_FROM, Classifier
+from edge_infer.loading import LoadPool, load_slice
+from tests.scenes import garment_on_floor, packshot
+
+needs_fork = pytest.mark.skipif(not loading.can_fork(), reason="worker processes are forked (Linux only)")
+
+
+@pytest.fixture()
+def mixed_folder(tmp_path):
+    """Photos, drawings, a truncated JPEG and a text file named .png, shuffled together."""
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        garment_on_floor(seed=i).save(tmp_path / f"{i:02d}_floor.jpg", quality=85)
+        packshot(garment=tuple(int(v) for v in rng.integers(0, 120, 3))).save(tmp_path / f"{i:02d}_shot.png")
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), "L").save(tmp_path / f"{i:02d}_mnist.png")
+    whole = (tmp_path / "00_floor.jpg").read_bytes()
+    (tmp_path / "05_cut.jpg").write_bytes(whole[: len(whole) // 3])
+    (tmp_path / "07_text.png").write_text("not an image")
+    return tmp_path
+
+
+def outcomes(loaded):
+    return [(item.error, None if item.array is None else item.array.tobytes()) for item in loaded]
+
+
+def items_of(folder):
+    collected = image_io.collect([str(folder)]).files
+    return collected + [image_io.InputFile(folder / "gone.png", "gone.png", "no such file")]
+
+
+@needs_fork
+def test_processes_load_what_threads_load_in_the_same_order(mixed_folder):
+    items = items_of(mixed_folder)
+    with LoadPool(2, "robust", processes=True) as pool:
+        assert pool.uses_processes
+        by_processes = pool.result(pool.submit(items))
+    with LoadPool(2, "robust") as pool:
+        assert not pool.uses_processes
+        by_threads = pool.result(pool.submit(items))
+    expected = outcomes(load_slice(items, "robust"))
+    assert outcomes(by_processes) == expected == outcomes(by_threads)
+    errors = [error for error, _ in expected if error]
+    assert len(errors) == 3 and all(errors)
+
+
+_real_load_slice = load_slice
+_PARENT = os.getpid()
+
+
+def _dies_in_a_child(items, method):
+    if os.getpid() != _PARENT:
+        os._exit(1)  # as if killed (out of memory, say)
+    return _real_load_slice(items, method)
+
+
+@needs_fork
+def test_a_dead_worker_process_loses_no_file(mixed_folder, monkeypatch):
+    items = items_of(mixed_folder)
+    # the forked children see the patched function; the parent's fallback runs the real one
+    monkeypatch.setattr(loading, "load_slice", _dies_in_a_child)
+    with LoadPool(2, "robust", processes=True) as pool:
+        assert pool.uses_processes
+        loaded = pool.result(pool.submit(items))
+        assert not pool.uses_processes
+        again = pool.result(pool.submit(items))
+    expected = outcomes(_real_load_slice(items, "robust"))
+    assert outcomes(loaded) == expected == outcomes(again)
+
+
+def _slow_start():
+    time.sleep(3)
+
+
+@needs_fork
+def test_processes_that_do_not_start_in_time_leave_the_work_to_threads(mixed_folder, monkeypatch):
+    monkeypatch.setattr(loading, "_ready", _slow_start)
+    items = items_of(mixed_folder)
+    with LoadPool(2, "robust", processes=True, start_timeout=0.2) as pool:
+        assert not pool.uses_processes
+        loaded = pool.result(pool.submit(items))
+    assert outcomes(loaded) == outcomes(load_slice(items, "robust"))
+
+
+def test_one_worker_never_forks():
+    with LoadPool(1, "robust", processes=True) as pool:
+        assert not pool.uses_processes
+
+
+@needs_fork
+def test_classify_answers_the_same_with_processes_and_with_one_thread(mixed_folder):
+    assert len(image_io.collect([str(mixed_folder)]).files) >= PROCESSES_FROM
+    one_thread = Classifier(workers=1, batch_size=16).classify(mixed_folder)
+    two_processes = Classifier(workers=2, batch_size=16).classify(mixed_folder)
+    assert [r.to_dict() for r in two_processes] == [r.to_dict() for r in one_thread]
+    assert sum(1 for r in one_thread if r.error) == 2
