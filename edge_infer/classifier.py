@@ -18,8 +18,8 @@ from .runtime import DEFAULT_MODEL, OnnxModel
 
 UNCERTAIN = "uncertain"
 # jobs of this many files or more are decoded in worker processes (edge_infer.loading); below
-# it, forking them costs about as much as it saves (benchmarks/results/classify_speed_*.json)
-PROCESSES_FROM = 32
+# it, forking them costs about as much as it saves (benchmarks/classify_speed.py, "threads_or_processes")
+PROCESSES_FROM = 64
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Decode and preprocess image files, in parallel: threads for small jobs, processes for big ones.
 
 Decoding runs in C with the GIL released, but the rest of a file's work (Python per file, and
-the segmenter's NumPy operations on small arrays) holds it, so worker threads scale about 1.4x
-on 2 cores and worker processes 2x or more (on this project's 2-core Xeon, training paused:
-phone-style JPEGs 164 -> 247 images/s, 28x28 PNGs 3.7k -> 12.9k; `benchmarks/classify_speed.py`).
-Forking the workers takes about 0.03 s, so small jobs (a one-file `classify`) stay on threads.
+the segmenter's NumPy operations on small arrays) holds it, so two worker threads do not keep
+two cores busy. Two forked processes load 256 phone-style JPEGs in 0.76 s instead of 1.18 s
+and 256 28x28 PNGs in 0.038 s instead of 0.055 s (2-core Xeon, `benchmarks/classify_speed.py`,
+"threads_or_processes"). Forking costs about 0.01-0.03 s, which pays from about 64 files
+(the classifier's PROCESSES_FROM); smaller jobs, such as a one-file `classify`, stay on threads.
 
 The processes are forked (Linux only; elsewhere the threads do it all): a fork server or spawn
 would re-import the caller's main module, which runs any unguarded script or `python -m

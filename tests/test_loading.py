@@ -23,7 +23,7 @@ needs_fork = pytest.mark.skipif(not loading.can_fork(), reason="worker processes
 def mixed_folder(tmp_path):
     """Photos, drawings, a truncated JPEG and a text file named .png, shuffled together."""
     rng = np.random.default_rng(0)
-    for i in range(12):
+    for i in range(22):  # with the two broken files, more than PROCESSES_FROM
         garment_on_floor(seed=i).save(tmp_path / f"{i:02d}_floor.jpg", quality=85)
         packshot(garment=tuple(int(v) for v in rng.integers(0, 120, 3))).save(tmp_path / f"{i:02d}_shot.png")
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), "L").save(tmp_path / f"{i:02d}_mnist.png")
@@ -102,8 +102,11 @@ def test_one_worker_never_forks():
 
 @needs_fork
 def test_classify_answers_the_same_with_processes_and_with_one_thread(mixed_folder):
-    assert len(image_io.collect([str(mixed_folder)]).files) >= PROCESSES_FROM
+    count = len(image_io.collect([str(mixed_folder)]).files)
+    assert count >= PROCESSES_FROM
     one_thread = Classifier(workers=1, batch_size=16).classify(mixed_folder)
-    two_processes = Classifier(workers=2, batch_size=16).classify(mixed_folder)
+    two_processes = Classifier(workers=2, batch_size=16)
+    assert two_processes.forks_for(count) and not Classifier(workers=1).forks_for(count)
+    two_processes = two_processes.classify(mixed_folder)
     assert [r.to_dict() for r in two_processes] == [r.to_dict() for r in one_thread]
     assert sum(1 for r in one_thread if r.error) == 2
