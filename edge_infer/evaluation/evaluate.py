@@ -17,7 +17,7 @@ from . import corruptions, metrics
 from ..classes import CLASS_NAMES
 from ..datasets import to_model_input
 from ..classifier import Classifier
-from ..loading import load_and_preprocess
+from ..loading import LoadPool
 from ..files import InputFile
 from ..preprocess import robust
 
@@ -64,8 +64,9 @@ def read_labelled_folder(folder: str | Path) -> LabelledFolder:
 def evaluate_folder(classifier: Classifier, folder: LabelledFolder, preprocessing: str) -> dict:
     """Scores on a labelled folder. Unreadable files are listed and count as wrong in `accuracy`."""
     good, arrays, errors = [], [], []
-    for i, item in enumerate(folder.files):
-        loaded = load_and_preprocess(item, preprocessing)
+    with LoadPool(classifier.workers, preprocessing, processes=classifier.forks_for(len(folder.files))) as pool:
+        everything = pool.result(pool.submit(folder.files))
+    for i, (item, loaded) in enumerate(zip(folder.files, everything)):
         if loaded.array is None:
             errors.append({"path": item.name, "error": loaded.error})
         else:
