@@ -77,7 +77,7 @@ def main() -> None:
 @preprocess_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @threads_option
-@click.option("--workers", type=click.IntRange(min=1), help="decode/preprocess threads  [default: one per core]")
+@click.option("--workers", type=click.IntRange(min=1), help="decode/preprocess workers: threads, or forked processes for big folders  [default: one per core]")
 @top_k_option
 @min_confidence_option
 @click.option("--format", "-f", "fmt", type=click.Choice(formats.FORMATS),
