@@ -7,7 +7,8 @@ and 256 28x28 PNGs in 0.038 s instead of 0.055 s (2-core Xeon, `benchmarks/class
 "threads_or_processes"). Forking costs about 0.01-0.03 s, which pays from about 64 files
 (the classifier's PROCESSES_FROM); smaller jobs, such as a one-file `classify`, stay on threads.
 
-The processes are forked (Linux only; elsewhere the threads do it all): a fork server or spawn
+The processes are forked (on Linux, from a program with no other Python thread running; the
+threads do it all otherwise): a fork server or spawn
 would re-import the caller's main module, which runs any unguarded script or `python -m
 edge_infer` a second time, and takes 0.2 s instead of 0.03 s. The parent already runs idle
 native threads (OpenBLAS's, onnxruntime's); the children never touch onnxruntime, and they
@@ -19,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -64,7 +66,10 @@ def load_slice(items: list[image_io.InputFile], method: str) -> list[Loaded]:
 
 
 def can_fork() -> bool:
-    return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+    """Forking is safe here: Linux, and no other Python thread (a host application's) that
+    could hold a lock the child would then wait for forever."""
+    return (sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1)
 
 
 def _worker_started() -> None:

@@ -4,6 +4,7 @@ nothing lost when a worker process dies."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -93,6 +94,13 @@ def test_processes_that_do_not_start_in_time_leave_the_work_to_threads(mixed_fol
         assert not pool.uses_processes
         loaded = pool.result(pool.submit(items))
     assert outcomes(loaded) == outcomes(load_slice(items, "robust"))
+    _until_no_other_thread()  # the abandoned pool's manager thread ends with its sleeping workers
+
+
+def _until_no_other_thread(seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_one_worker_never_forks():
@@ -102,6 +110,7 @@ def test_one_worker_never_forks():
 
 @needs_fork
 def test_classify_answers_the_same_with_processes_and_with_one_thread(mixed_folder):
+    _until_no_other_thread()  # forks_for needs a program running no other Python thread
     count = len(image_io.collect([str(mixed_folder)]).files)
     assert count >= PROCESSES_FROM
     one_thread = Classifier(workers=1, batch_size=16).classify(mixed_folder)
@@ -110,3 +119,18 @@ def test_classify_answers_the_same_with_processes_and_with_one_thread(mixed_fold
     two_processes = two_processes.classify(mixed_folder)
     assert [r.to_dict() for r in two_processes] == [r.to_dict() for r in one_thread]
     assert sum(1 for r in one_thread if r.error) == 2
+
+
+def test_a_program_running_other_threads_is_never_forked(mixed_folder):
+    release = threading.Event()
+    host = threading.Thread(target=release.wait)
+    host.start()
+    try:
+        assert not loading.can_fork()
+        with LoadPool(2, "robust", processes=True) as pool:
+            assert not pool.uses_processes
+            loaded = pool.result(pool.submit(items_of(mixed_folder)))
+    finally:
+        release.set()
+        host.join()
+    assert outcomes(loaded) == outcomes(load_slice(items_of(mixed_folder), "robust"))
