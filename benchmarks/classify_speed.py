@@ -9,7 +9,7 @@
 3. `edge-infer classify one.png` from a cold start, wall time over 10 runs (target < 0.5 s);
 4. the split of where the time goes, single-threaded, per image;
 5. small jobs loaded on worker threads vs forked worker processes (where the classifier's
-   PROCESSES_FROM sits).
+   FILES_PER_PROCESS sits).
 Writes benchmarks/results/classify_speed_MODEL_PRECISION.json and prints a summary.
 """
 
@@ -32,7 +32,7 @@ from PIL import Image  # noqa: E402
 
 from edge_infer import datasets  # noqa: E402
 from edge_infer import files as image_io  # noqa: E402
-from edge_infer.classifier import PROCESSES_FROM  # noqa: E402
+from edge_infer.classifier import FILES_PER_PROCESS  # noqa: E402
 from edge_infer.loading import LoadPool  # noqa: E402
 from edge_infer.evaluation.benchmark import end_to_end, end_to_end_graph, machine  # noqa: E402
 from train.photo_style import render_floor_photo, render_listing_photo  # noqa: E402
@@ -64,7 +64,7 @@ def write_phone_photos(folder: Path, images: np.ndarray, seed: int = 0) -> None:
 
 def threads_or_processes(folder: Path, sizes=(8, 16, 32, 64, 256), workers: int = 2, repeats: int = 3) -> list[dict]:
     """Seconds to load the first n files of `folder` on worker threads vs forked worker
-    processes, fork included (best of `repeats`): where PROCESSES_FROM should sit."""
+    processes, fork included (best of `repeats`): where FILES_PER_PROCESS should sit."""
     files = image_io.collect([str(folder)]).files
     rows = []
     for n in sizes:
@@ -74,6 +74,8 @@ def threads_or_processes(folder: Path, sizes=(8, 16, 32, 64, 256), workers: int 
             for _ in range(repeats):
                 tick = time.perf_counter()
                 with LoadPool(workers, "robust", processes=processes) as pool:
+                    if pool.uses_processes != processes:
+                        raise RuntimeError("the worker processes did not start: this would time threads twice")
                     pool.result(pool.submit(files[:n]))
                 best = min(best, time.perf_counter() - tick)
             times[kind] = best
@@ -118,8 +120,8 @@ def main() -> int:
                          "jpeg_1mp": end_to_end_graph([str(photos)], args.model),
                          "jpeg_1mp_phone": end_to_end_graph([str(phone)], args.model)},
             "cold_start_one_png": cold_start(pngs / "00000.png", args.model, args.precision),
-            # small jobs: decode on threads or forked processes (the classifier forks from PROCESSES_FROM files)
-            "processes_from": PROCESSES_FROM,
+            # small jobs: decode on threads or forked processes (the classifier forks from FILES_PER_PROCESS files per worker)
+            "files_per_process": FILES_PER_PROCESS,
             "threads_or_processes": {key: threads_or_processes(folder) for key, folder in
                                      (("png_28x28", pngs), ("jpeg_1mp", photos), ("jpeg_1mp_phone", phone))},
         }

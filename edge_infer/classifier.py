@@ -17,9 +17,10 @@ from .preprocess import METHODS, to_uint8_image
 from .runtime import DEFAULT_MODEL, OnnxModel
 
 UNCERTAIN = "uncertain"
-# jobs of this many files or more are decoded in worker processes (edge_infer.loading); below
-# it, forking them costs about as much as it saves (benchmarks/classify_speed.py, "threads_or_processes")
-PROCESSES_FROM = 64
+# jobs of this many files per worker or more are decoded in worker processes (edge_infer.loading);
+# below it, forking them costs about as much as it saves (2 workers: 64 files;
+# benchmarks/classify_speed.py, "threads_or_processes")
+FILES_PER_PROCESS = 32
 
 
 @dataclass
@@ -156,8 +157,8 @@ class Classifier:
                        on_progress: Callable[[int, int], None] | None = None) -> list[Record]:
         """Decode and preprocess the next batch in workers while onnxruntime (which releases
         the GIL) runs the current one. Each worker takes a whole slice of a batch: per-file
-        tasks cost more in scheduling than a 28x28 PNG takes to decode. Jobs of PROCESSES_FROM
-        files or more are loaded in worker processes (`edge_infer.loading`)."""
+        tasks cost more in scheduling than a 28x28 PNG takes to decode. Jobs of FILES_PER_PROCESS
+        files per worker or more are loaded in worker processes (`edge_infer.loading`)."""
         saved_base = None
         if save_preprocessed is not None:
             Path(save_preprocessed).mkdir(parents=True, exist_ok=True)
@@ -186,7 +187,7 @@ class Classifier:
 
     def forks_for(self, count: int) -> bool:
         """Whether a job of `count` files is loaded in worker processes."""
-        return self.workers > 1 and count >= PROCESSES_FROM and can_fork()
+        return self.workers > 1 and count >= FILES_PER_PROCESS * self.workers and can_fork()
 
     def _records_for(self, chunk: list[image_io.InputFile], loaded: list[Loaded], save_preprocessed,
                      saved_base: str | None) -> list[Record]:

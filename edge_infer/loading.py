@@ -5,7 +5,7 @@ the segmenter's NumPy operations on small arrays) holds it, so two worker thread
 two cores busy. Two forked processes load 256 phone-style JPEGs in 0.76 s instead of 1.18 s
 and 256 28x28 PNGs in 0.038 s instead of 0.055 s (2-core Xeon, `benchmarks/classify_speed.py`,
 "threads_or_processes"). Forking costs about 0.01-0.03 s, which pays from about 64 files
-(the classifier's PROCESSES_FROM); smaller jobs, such as a one-file `classify`, stay on threads.
+(the classifier's FILES_PER_PROCESS, per worker); smaller jobs, such as a one-file `classify`, stay on threads.
 
 The processes are forked (on Linux, from a program with no other Python thread running; the
 threads do it all otherwise): a fork server or spawn
@@ -18,10 +18,11 @@ only get work once the pool has answered a first task within a deadline (threads
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable
@@ -72,14 +73,22 @@ def can_fork() -> bool:
             and threading.active_count() == 1)
 
 
-def _worker_started() -> None:
+_start_barrier = None  # set in each worker process: every worker must reach it once
+
+
+def _worker_started(barrier) -> None:
+    global _start_barrier
+    _start_barrier = barrier
     # Ctrl-C reaches the whole process group: the parent reports it once and stops the pool,
     # so the workers ignore it rather than each printing a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _ready() -> None:
-    pass
+def _ready(timeout: float) -> int:
+    """A first task that returns only when every worker runs one (a worker runs one task at a
+    time, so answering proves that they all started)."""
+    _start_barrier.wait(timeout)
+    return os.getpid()
 
 
 class LoadPool:
@@ -87,9 +96,9 @@ class LoadPool:
     processes.
 
     `submit` returns one future per slice; `result` waits for them and, should a worker
-    process die (killed, out of memory), loads that slice again on a thread and stops using
-    processes, so no file is lost. Processes that do not all answer a first task within
-    `start_timeout` seconds are given up for threads."""
+    process die (killed, out of memory), loads the lost slices again on the threads and stops
+    using processes, so no file is lost. Processes that fail to start, or do not all answer a
+    first task within `start_timeout` seconds, are killed and the threads do the work."""
 
     def __init__(self, workers: int, method: str, processes: bool = False, start_timeout: float = 2.0):
         self.workers = max(1, workers)
@@ -97,12 +106,20 @@ class LoadPool:
         self.threads = ThreadPoolExecutor(self.workers)
         self.processes: ProcessPoolExecutor | None = None
         if processes and self.workers > 1 and can_fork():
-            self.processes = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
-                                                 initializer=_worker_started)
-            started = [self.processes.submit(_ready) for _ in range(self.workers)]
-            done, late = wait(started, timeout=start_timeout)
-            if late or any(future.exception() is not None for future in done):
-                self._give_up_processes()
+            self._start_processes(start_timeout)
+
+    def _start_processes(self, timeout: float) -> None:
+        context = multiprocessing.get_context("fork")
+        try:
+            self.processes = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_started,
+                                                 initargs=(context.Barrier(self.workers),))
+            started = [self.processes.submit(_ready, timeout) for _ in range(self.workers)]
+        except (OSError, BrokenProcessPool):  # no fork (process limit, memory), no semaphores
+            self._give_up_processes()
+            return
+        done, late = wait(started, timeout=timeout + 1.0)
+        if late or any(future.exception() is not None for future in done):
+            self._give_up_processes()
 
     def __enter__(self) -> LoadPool:
         return self
@@ -135,18 +152,23 @@ class LoadPool:
 
     def result(self, pending: list[tuple[list[image_io.InputFile], Future]]) -> list[Loaded]:
         """The loaded files of one `submit`, back in the order of the items."""
-        slices = []
-        for part, future in pending:
+        futures = [future for _, future in pending]
+        for index, (part, future) in enumerate(pending):
             try:
-                slices.append(future.result())
-            except BrokenProcessPool:
+                future.result()
+            except (BrokenProcessPool, CancelledError):  # a worker process died: load its slice again
                 self._give_up_processes()
-                slices.append(load_slice(part, self.method))
-        count = sum(len(part) for part in slices)
-        return [slices[i % len(slices)][i // len(slices)] for i in range(count)]
+                futures[index] = self.threads.submit(load_slice, part, self.method)
+        loaded = [future.result() for future in futures]
+        count = sum(len(part) for part in loaded)
+        return [loaded[i % len(loaded)][i // len(loaded)] for i in range(count)]
 
     def _give_up_processes(self) -> None:
         if self.processes is not None:
+            # a stuck worker would otherwise keep the program from exiting; the executor has no
+            # public way to stop its workers before Python 3.14 (kill_workers)
+            workers = getattr(self.processes, "_processes", None) or {}
+            for process in list(workers.values()):
+                process.kill()
             self.processes.shutdown(wait=False, cancel_futures=True)
             self.processes = None
-

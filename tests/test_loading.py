@@ -3,6 +3,7 @@ nothing lost when a worker process dies."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -13,7 +14,7 @@ from PIL import Image
 
 from edge_infer import files as image_io
 from edge_infer import loading
-from edge_infer.classifier import PROCESSES_FROM, Classifier
+from edge_infer.classifier import FILES_PER_PROCESS, Classifier
 from edge_infer.loading import LoadPool, load_slice
 from tests.scenes import garment_on_floor, packshot
 
@@ -24,7 +25,7 @@ needs_fork = pytest.mark.skipif(not loading.can_fork(), reason="worker processes
 def mixed_folder(tmp_path):
     """Photos, drawings, a truncated JPEG and a text file named .png, shuffled together."""
     rng = np.random.default_rng(0)
-    for i in range(22):  # with the two broken files, more than PROCESSES_FROM
+    for i in range(22):  # with the two broken files, enough to fork 2 workers
         garment_on_floor(seed=i).save(tmp_path / f"{i:02d}_floor.jpg", quality=85)
         packshot(garment=tuple(int(v) for v in rng.integers(0, 120, 3))).save(tmp_path / f"{i:02d}_shot.png")
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), "L").save(tmp_path / f"{i:02d}_mnist.png")
@@ -82,19 +83,31 @@ def test_a_dead_worker_process_loses_no_file(mixed_folder, monkeypatch):
     assert outcomes(loaded) == expected == outcomes(again)
 
 
-def _slow_start():
-    time.sleep(3)
+_real_ready = loading._ready
+_HANG_FLAG = None  # a path: the one worker that creates it hangs
+
+
+def _one_worker_hangs(timeout):
+    try:
+        os.close(os.open(_HANG_FLAG, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return _real_ready(timeout)
+    time.sleep(60)
 
 
 @needs_fork
-def test_processes_that_do_not_start_in_time_leave_the_work_to_threads(mixed_folder, monkeypatch):
-    monkeypatch.setattr(loading, "_ready", _slow_start)
+def test_a_worker_that_does_not_start_in_time_leaves_the_work_to_threads(mixed_folder, monkeypatch, tmp_path):
+    monkeypatch.setattr(loading, "_ready", _one_worker_hangs)
+    monkeypatch.setitem(globals(), "_HANG_FLAG", str(tmp_path / "hang"))
     items = items_of(mixed_folder)
-    with LoadPool(2, "robust", processes=True, start_timeout=0.2) as pool:
+    tick = time.monotonic()
+    with LoadPool(2, "robust", processes=True, start_timeout=0.5) as pool:
         assert not pool.uses_processes
+        assert time.monotonic() - tick < 5
         loaded = pool.result(pool.submit(items))
     assert outcomes(loaded) == outcomes(load_slice(items, "robust"))
-    _until_no_other_thread()  # the abandoned pool's manager thread ends with its sleeping workers
+    _until_no_other_thread()
+    assert multiprocessing.active_children() == []  # the hanging worker was killed, not left behind
 
 
 def _until_no_other_thread(seconds: float = 10.0) -> None:
@@ -112,7 +125,7 @@ def test_one_worker_never_forks():
 def test_classify_answers_the_same_with_processes_and_with_one_thread(mixed_folder):
     _until_no_other_thread()  # forks_for needs a program running no other Python thread
     count = len(image_io.collect([str(mixed_folder)]).files)
-    assert count >= PROCESSES_FROM
+    assert count >= 2 * FILES_PER_PROCESS
     one_thread = Classifier(workers=1, batch_size=16).classify(mixed_folder)
     two_processes = Classifier(workers=2, batch_size=16)
     assert two_processes.forks_for(count) and not Classifier(workers=1).forks_for(count)
