@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -215,3 +216,21 @@ def test_confidence_script_reports_coverage_and_accuracy_per_threshold(tmp_path,
     (empty / "labels.csv").write_text("file,class_index\n")
     assert confidence.main([str(empty)]) == 0
     assert f"{empty}: no images" in capsys.readouterr().out
+
+
+def test_the_ensemble_script_scores_the_mean_of_the_members_answers():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import ensemble
+
+    from edge_infer.classifier import Classifier
+
+    rng = np.random.default_rng(0)
+    arrays = rng.random((40, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, 40)
+    labels[:3] = -1  # unreadable files: wrong for every model
+    table = ensemble.accuracies(["model1", "model3"], {"noise": (arrays, labels)})
+    mean = (Classifier("model1").classify_arrays(arrays) + Classifier("model3").classify_arrays(arrays)) / 2
+    assert table["mean of all"]["noise"] == pytest.approx(float((mean.argmax(1) == labels).mean()))
+    for model in ("model1", "model3"):
+        answers = Classifier(model).classify_arrays(arrays).argmax(1)
+        assert table[model]["noise"] == pytest.approx(float((answers == labels).mean()))
