@@ -202,13 +202,19 @@ def _inverse_3x3(g: Graph, entries: str) -> tuple[str, str]:
 def _log_likelihood(g: Graph, pixels: str, model) -> str:
     """Per pixel log-likelihood under each of the two mixtures: (2, n)."""
     centres, precisions, levels = model
-    offsets = g.sub(g.op("Unsqueeze", pixels, g.const([0, 2], INT64)),
-                    g.op("Unsqueeze", centres, g.const([1], INT64)))  # (2, n, k, 3)
-    d0, d1, d2 = (g.op("Gather", offsets, g.const(i, INT64, scalar=True), axis=3) for i in range(3))  # (2, n, k)
 
-    def entry(i: int, j: int) -> str:  # P[i, j] of each component, (2, 1, k)
-        return g.op("Unsqueeze", g.op("Gather", g.op("Gather", precisions, g.const(i, INT64, scalar=True), axis=2),
-                                      g.const(j, INT64, scalar=True), axis=2), g.const([1], INT64))
+    def per_component(tensor: str) -> str:  # (2, k) to (2, k, 1): broadcast along the pixels
+        return g.op("Unsqueeze", tensor, g.const([2], INT64))
+
+    def channel(i: int) -> str:  # x - c for colour i, (2, k, n): pixels last, as segment.py lays it out
+        column = g.op("Gather", pixels, g.const(i, INT64, scalar=True), axis=1)  # (n,)
+        return g.sub(column, per_component(g.op("Gather", centres, g.const(i, INT64, scalar=True), axis=2)))
+
+    d0, d1, d2 = (channel(i) for i in range(3))
+
+    def entry(i: int, j: int) -> str:  # P[i, j] of each component, (2, k, 1)
+        return per_component(g.op("Gather", g.op("Gather", precisions, g.const(i, INT64, scalar=True), axis=2),
+                                  g.const(j, INT64, scalar=True), axis=2))
 
     def term(i: int, j: int, a: str, b: str) -> str:
         return g.mul(g.mul(entry(i, j), a), b)
@@ -217,11 +223,10 @@ def _log_likelihood(g: Graph, pixels: str, model) -> str:
     diagonal = g.add(g.add(term(0, 0, d0, d0), term(1, 1, d1, d1)), term(2, 2, d2, d2))
     cross = g.add(g.add(term(0, 1, d0, d1), term(0, 2, d0, d2)), term(1, 2, d1, d2))
     mahalanobis = g.add(diagonal, g.mul(g.const(2.0), cross))
-    terms = g.sub(g.op("Unsqueeze", levels, g.const([1], INT64)),
-                  g.mul(g.const(0.5), g.maximum(mahalanobis, g.const(0.0))))  # (2, n, k)
-    top = g.op("ReduceMax", terms, axes=[2], keepdims=1)
-    spread = g.op("ReduceSum", g.op("Exp", g.sub(terms, top)), g.const([2], INT64), keepdims=0)
-    return g.add(g.op("Squeeze", top, g.const([2], INT64)), g.op("Log", spread))
+    terms = g.sub(per_component(levels), g.mul(g.const(0.5), g.maximum(mahalanobis, g.const(0.0))))  # (2, k, n)
+    top = g.op("ReduceMax", terms, axes=[1], keepdims=1)
+    spread = g.op("ReduceSum", g.op("Exp", g.sub(terms, top)), g.const([1], INT64), keepdims=0)
+    return g.add(g.op("Squeeze", top, g.const([1], INT64)), g.op("Log", spread))
 
 
 def _box_mean(g: Graph, grid: str, radius: int) -> str:
