@@ -13,6 +13,7 @@ does) and every model answers the same arrays; an unreadable file counts as wron
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from edge_infer.classes import IMAGE_SIZE  # noqa: E402
 from edge_infer.classifier import Classifier  # noqa: E402
-from edge_infer.datasets import load_split  # noqa: E402
+from edge_infer.datasets import load_split, to_model_input  # noqa: E402
 from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from edge_infer.evaluation.evaluate import EvaluationError, read_labelled_folder  # noqa: E402
 from edge_infer.evaluation.metrics import base_name_starts  # noqa: E402
@@ -33,15 +34,15 @@ from train import photo_pool  # noqa: E402
 
 
 def labelled_sets(folders: list[Path], prefixes: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """name -> (preprocessed (N, 28, 28) float arrays in [0, 1], labels); an unreadable file has
-    label -1, so no model is right on it."""
+    """name -> (model inputs in [0, 1], labels); an unreadable file has label -1, so no model
+    is right on it."""
     test = load_split("test")
     pool = photo_pool.load_photos(photo_pool.POOL_FILE, split="holdout")
-    sets = {"clean": (test.images.astype(np.float32) / 255.0, test.labels),
-            "pool hold-out": (pool.images.astype(np.float32) / 255.0, pool.labels)}
+    sets = {"clean": (to_model_input(test.images), test.labels),
+            "pool hold-out": (to_model_input(pool.images), pool.labels)}
     for folder in folders:
         labelled = read_labelled_folder(folder)
-        with LoadPool(2, "robust", processes=True) as workers:
+        with LoadPool(os.cpu_count() or 1, "robust", processes=True) as workers:
             loaded = workers.result(workers.submit(labelled.files))
         arrays = np.stack([item.array if item.array is not None else np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
                            for item in loaded])

@@ -4,21 +4,21 @@ Decoding runs in C with the GIL released, but the rest of a file's work (Python 
 the segmenter's NumPy operations on small arrays) holds it, so two worker threads do not keep
 two cores busy. Two forked processes load 256 phone-style JPEGs in 0.76 s instead of 1.18 s
 and 256 28x28 PNGs in 0.038 s instead of 0.055 s (2-core Xeon, `benchmarks/classify_speed.py`,
-"threads_or_processes"). Forking costs about 0.01-0.03 s, which pays from about 64 files
-(the classifier's FILES_PER_PROCESS, per worker); smaller jobs, such as a one-file `classify`, stay on threads.
+"threads_or_processes"). Forking costs about 0.01-0.03 s, which pays from about 32 files per
+worker (the classifier's FILES_PER_PROCESS); smaller jobs, such as a one-file `classify`, stay
+on threads.
 
 The processes are forked (on Linux, from a program with no other Python thread running; the
-threads do it all otherwise): a fork server or spawn
-would re-import the caller's main module, which runs any unguarded script or `python -m
-edge_infer` a second time, and takes 0.2 s instead of 0.03 s. The parent already runs idle
-native threads (OpenBLAS's, onnxruntime's); the children never touch onnxruntime, and they
-only get work once the pool has answered a first task within a deadline (threads otherwise).
+threads do it all otherwise): a fork server or spawn would re-import the caller's main module,
+which runs any unguarded script or `python -m edge_infer` a second time, and takes 0.2 s
+instead of 0.03 s. The parent already runs idle native threads (OpenBLAS's, onnxruntime's);
+the children never touch onnxruntime, and they only get work once every one has answered a
+first task within a deadline (threads otherwise).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -84,11 +84,10 @@ def _worker_started(barrier) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _ready(timeout: float) -> int:
+def _ready(timeout: float) -> None:
     """A first task that returns only when every worker runs one (a worker runs one task at a
     time, so answering proves that they all started)."""
     _start_barrier.wait(timeout)
-    return os.getpid()
 
 
 class LoadPool:

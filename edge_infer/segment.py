@@ -7,8 +7,8 @@ and Blake 2004): the border ring seeds a background colour mixture, the inside a
 mixture (full-covariance Gaussians: a floor's colours spread along one direction, such as
 the grain of wood or a bedspread's shading); each pixel goes to the likelier one, the log-odds
 are box-smoothed (standing in for the graph cut's smoothness term), and both mixtures are
-refitted on the new split a few times. Holes are filled, since prints on a garment are part of it. Pure function of an RGB
-array; a few milliseconds on a 96-pixel thumbnail.
+refitted on the new split a few times. Holes are filled, since prints on a garment are part
+of it. Pure function of an RGB array; a few milliseconds on a 96-pixel thumbnail.
 """
 
 from __future__ import annotations
