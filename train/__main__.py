@@ -65,10 +65,15 @@ def main(argv=None) -> int:
     parser.add_argument("--widths", type=_widths, help="robust only: channels per stage, e.g. 40,80,112")
     parser.add_argument("--block", choices=BLOCKS,
                         help="robust only: Conv-BN-ReLU blocks (default) or depthwise-separable ones")
+    parser.add_argument("--teacher", action="append", metavar="RUN|MODEL.keras",
+                        help="distil: mix this trained model's answers into the targets (repeat for an ensemble)")
+    parser.add_argument("--teacher-weight", type=float, metavar="W",
+                        help="the teachers' share of each target (default 0.7)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
     from .fit import train_model
+    from .distill import TeacherError
     from .photo_pool import PhotosError
 
     overrides = {}
@@ -103,6 +108,16 @@ def main(argv=None) -> int:
         if not 0.0 < args.photos_fraction <= 1.0:
             parser.error("--photos-fraction must be above 0 and at most 1")
         overrides["photos_fraction"] = args.photos_fraction
+    if args.teacher_weight is not None:
+        if not args.teacher:
+            parser.error("--teacher-weight needs --teacher")
+        if not 0.0 < args.teacher_weight <= 1.0:
+            parser.error("--teacher-weight must be above 0 and at most 1")
+        overrides["teacher_weight"] = args.teacher_weight
+    if args.teacher:
+        if args.model == "all":
+            parser.error("--teacher applies to one model, not 'all'")
+        overrides["teachers"] = tuple(args.teacher)
     if args.photos:
         overrides["photos"] = None if args.photos == "none" else args.photos
     names = list(REGISTRY) if args.model == "all" else [args.model]
@@ -114,7 +129,7 @@ def main(argv=None) -> int:
             train_model(name, out, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
                         limit=args.limit, verbose=0 if args.quiet else 2,
                         allow_download=not args.no_download, **overrides)
-        except (DatasetError, PhotosError) as exc:
+        except (DatasetError, PhotosError, TeacherError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         histories[name] = json.loads((out / "history.json").read_text())

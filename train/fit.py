@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from edge_infer.classes import NUM_CLASSES
 
-from . import augment, data as data_module, photo_pool, roundtrip as photo_roundtrip
+from . import augment, data as data_module, distill, photo_pool, roundtrip as photo_roundtrip
 from .models import REGISTRY, Recipe
 from .provenance import git_commit, write_json_atomic
 
@@ -139,6 +139,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     keras.utils.set_random_seed(seed)
     log = (lambda message: print(f"[{name}] {message}", flush=True)) if verbose else (lambda message: None)
     data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
+    teachers = distill.load_teachers(recipe.teachers, data.x_train.shape[1:], NUM_CLASSES, recipe.mixed_bfloat16)
     out.mkdir(parents=True, exist_ok=True)  # only once there is data: a failed start leaves nothing behind
     roundtrip = _roundtrip_for(data, recipe, seed, out.parent / ".cache" if cache_dir is None else cache_dir,
                                workers, log)
@@ -156,6 +157,9 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         strength=strength, heavy_fraction=recipe.heavy_fraction,
         corruption_mix=recipe.corruption_mix, corruption_mix_classes=recipe.corruption_mix_classes,
     )
+    if teachers:
+        train_ds = distill.with_teachers(train_ds, teachers, recipe.teacher_weight)
+        log(f"{len(teachers)} teacher(s) give {recipe.teacher_weight:.0%} of every target")
     epoch_log = EpochLog(out / "history.json")
     best_path = out / "best.weights.h5"
     callbacks = _callbacks(recipe, epochs, strength, epoch_log, best_path)
@@ -182,6 +186,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "recipe": recipe.__dict__,
         "train_images": len(data.x_train),
         "photos": photo_summary,
+        "teachers": [distill.describe(path) for path in recipe.teachers],
         "validation_images": len(data.x_val),
         "test_images": len(data.x_test),
         "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),

@@ -42,6 +42,8 @@ class Recipe:
     photos_per_class: int = 1500  # each class's photos are repeated towards this many samples per epoch
     widths: tuple[int, ...] | None = None  # robust only: channels per stage (builder default if None)
     block: str = "conv"  # robust only: one of BLOCKS
+    teachers: tuple[str, ...] = ()  # trained models (run folders or model.keras) whose answers the targets mix in
+    teacher_weight: float = 0.7  # the teachers' share of each target (train.distill)
     mixed_bfloat16: bool = False
     study_params: int | None = None
     study_test_accuracy: float | None = None
