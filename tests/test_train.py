@@ -128,7 +128,10 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
                                   ["--model", "robust", "--block", "dense"],
                                   ["--model", "robust", "--corruption-mix-classes", "0,Hat"],
                                   ["--model", "robust", "--corruption-mix-classes", "10"],
-                                  ["--model", "robust", "--corruption-mix-classes", "0,1"]])  # no mixing to limit
+                                  ["--model", "robust", "--corruption-mix-classes", "0,1"],  # no mixing to limit
+                                  ["--model", "robust", "--teacher-weight", "0.5"],  # no teacher
+                                  ["--model", "robust", "--teacher", "t", "--teacher-weight", "1.5"],
+                                  ["--model", "all", "--teacher", "t"]])
 def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
     from train.__main__ import main
 
@@ -137,7 +140,7 @@ def test_bad_widths_and_fractions_are_usage_errors(args, capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and any(
         option in err for option in ("widths", "heavy-fraction", "corruption-mix", "photos-fraction", "block",
-                                     "corruption-mix-classes"))
+                                     "corruption-mix-classes", "teacher"))
 
 
 def test_augmentation_eases_over_the_last_epochs():
@@ -187,3 +190,88 @@ def test_round_trip_photos_go_only_to_heavy_images(heavy_fraction, photo_share):
     images = np.concatenate([batch.numpy() for batch, _ in data])  # not augmented: markers survive
     assert len(images) == n
     assert (images.mean(axis=(1, 2, 3)) == 1).mean() == pytest.approx(photo_share, abs=0.03)
+
+
+def test_soft_targets_mix_the_teachers_mean_into_the_labels():
+    import tensorflow as tf
+
+    from train.distill import soft_targets
+
+    labels = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    first = tf.constant([[0.6, 0.4, 0.0], [0.2, 0.2, 0.6]])
+    second = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]], dtype=tf.bfloat16)  # exact in bfloat16; cast
+    targets = soft_targets(labels, [first, second], teacher_weight=0.5).numpy()
+    np.testing.assert_allclose(targets, [[0.9, 0.1, 0.0], [0.05, 0.175, 0.775]], atol=1e-6)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(soft_targets(labels, [first], teacher_weight=1.0).numpy(), first.numpy())
+
+
+@pytest.mark.slow
+def test_a_distilled_run_learns_from_its_teachers_and_records_them(tiny_dataset, tmp_path):
+    import hashlib
+
+    import keras
+
+    from train import distill
+    from train.__main__ import main
+
+    common = ["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--widths", "8,8,8",
+              "--photos", "none", "--quiet", "--no-download"]
+    assert main([*common, "--out", str(tmp_path / "teacher")]) == 0
+    assert main([*common, "--out", str(tmp_path / "student"), "--teacher", str(tmp_path / "teacher"),
+                 "--teacher", str(tmp_path / "teacher" / "model.keras"), "--teacher-weight", "0.5"]) == 0
+    run = json.loads((tmp_path / "student" / "run.json").read_text())
+    digest = hashlib.sha256((tmp_path / "teacher" / "model.keras").read_bytes()).hexdigest()
+    assert [t["sha256"] for t in run["teachers"]] == [digest, digest]
+    assert run["recipe"]["teacher_weight"] == 0.5 and len(run["recipe"]["teachers"]) == 2
+
+    # the batches the student learns from carry the teacher's answers on those very images
+    teacher = distill.load_teachers([tmp_path / "teacher"], (28, 28, 1), 10)[0]
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    labels = keras.utils.to_categorical([0, 1, 2, 3], 10)
+    import tensorflow as tf
+
+    batches = distill.with_teachers(tf.data.Dataset.from_tensors((images, labels)), [teacher], 0.5)
+    seen, targets = next(iter(batches))
+    expected = 0.5 * labels + 0.5 * teacher(images, training=False).numpy()
+    np.testing.assert_allclose(targets.numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(seen.numpy(), images)
+
+
+def test_bfloat16_teachers_answer_like_their_float32_originals(tmp_path):
+    import keras
+
+    from train import distill
+
+    model = REGISTRY["robust"].build(widths=(8, 8, 8))
+    model.save(tmp_path / "model.keras")
+    exact, fast = (distill.load_teachers([tmp_path], (28, 28, 1), 10, bfloat16=b)[0] for b in (False, True))
+    images = np.random.default_rng(1).random((16, 28, 28, 1), dtype=np.float32)
+    answers = exact(images, training=False).numpy()
+    quick = fast(images, training=False)
+    assert quick.dtype == "float32" and fast.layers[1].dtype_policy.name == "mixed_bfloat16"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(quick), answers, atol=0.03)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "nowhere", "no such model file"),
+    (lambda tmp: (tmp / "junk.keras").write_bytes(b"not a zip") and tmp / "junk.keras", "cannot be loaded"),
+])
+def test_a_bad_teacher_is_one_clear_error_before_anything_is_written(make, message, tiny_dataset, tmp_path, capsys):
+    from train.__main__ import main
+
+    teacher = make(tmp_path)
+    out = tmp_path / "student"
+    assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
+                 "--teacher", str(teacher), "--photos", "none", "--quiet", "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: teacher ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_teacher_of_another_shape_is_refused(tmp_path):
+    from train import distill
+
+    REGISTRY["model1"].build().save(tmp_path / "model.keras")
+    with pytest.raises(distill.TeacherError, match="takes"):
+        distill.load_teachers([tmp_path], (32, 32, 3), 10)

@@ -74,8 +74,8 @@ def _bfloat16_copy(model):
 
 def soft_targets(labels, teacher_probabilities, teacher_weight: float):
     """(1 - w) * labels + w * the teachers' mean probabilities; rows still sum to one."""
-    mean = tf.reduce_mean(tf.stack(teacher_probabilities), axis=0)
-    return (1.0 - teacher_weight) * labels + teacher_weight * tf.cast(mean, labels.dtype)
+    mean = tf.reduce_mean(tf.stack([tf.cast(p, labels.dtype) for p in teacher_probabilities]), axis=0)
+    return (1.0 - teacher_weight) * labels + teacher_weight * mean
 
 
 def with_teachers(dataset: tf.data.Dataset, teachers: list, teacher_weight: float) -> tf.data.Dataset:
