@@ -27,7 +27,7 @@ from edge_infer.classifier import Classifier  # noqa: E402
 from edge_infer.datasets import load_split, to_model_input  # noqa: E402
 from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from edge_infer.evaluation.evaluate import EvaluationError, read_labelled_folder  # noqa: E402
-from edge_infer.evaluation.metrics import base_name_starts  # noqa: E402
+from edge_infer.evaluation.metrics import base_name_starts, paired_test  # noqa: E402
 from edge_infer.loading import LoadPool  # noqa: E402
 from edge_infer.runtime import ModelError  # noqa: E402
 from train import photo_pool  # noqa: E402
@@ -56,18 +56,23 @@ def labelled_sets(folders: list[Path], prefixes: list[str]) -> dict[str, tuple[n
     return sets
 
 
-def accuracies(models: list[str], sets: dict) -> dict[str, dict[str, float]]:
-    """Per model file and for their mean probabilities: accuracy on each set."""
+def accuracies(models: list[str], sets: dict) -> tuple[dict, dict]:
+    """Per model file and for their mean probabilities: accuracy on each set, and against the
+    first model on the same images (images only it / only the first got right, McNemar p)."""
     answers = {m: {name: Classifier(m).classify_arrays(x) for name, (x, _) in sets.items()}
                for m in models}
-    table = {}
+    table, right = {}, {}
     for row in [*models, "mean of all"]:
-        table[row] = {}
+        table[row], right[row] = {}, {}
         for name, (_, labels) in sets.items():
             probabilities = (np.mean([answers[m][name] for m in models], axis=0) if row == "mean of all"
                              else answers[row][name])
-            table[row][name] = float((probabilities.argmax(1) == labels).mean()) if len(labels) else None
-    return table
+            right[row][name] = probabilities.argmax(1) == labels
+            table[row][name] = float(right[row][name].mean()) if len(labels) else None
+    first = models[0]
+    against_first = {row: {name: paired_test(right[row][name], right[first][name]) for name in sets}
+                     for row in table if row != first}
+    return table, against_first
 
 
 def main() -> int:
@@ -82,7 +87,7 @@ def main() -> int:
         parser.error("give two or more models (-m A -m B)")
     try:
         sets = labelled_sets(args.folders, [p for p in args.by_prefix.split(",") if p])
-        table = accuracies(args.model, sets)
+        table, against_first = accuracies(args.model, sets)
     except (EvaluationError, ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -90,9 +95,14 @@ def main() -> int:
     print(" " * width, " ".join(f"{name:>14s}" for name in sets))
     for row, scores in table.items():
         print(f"{row:{width}s}", " ".join("             -" if v is None else f"{v:14.2%}" for v in scores.values()))
+    print(f"\nagainst {args.model[0]}: images right only here / only there, exact McNemar p (same images)")
+    for row, tests in against_first.items():
+        print(f"{row:{width}s}", " ".join(f"{'+%d/-%d p=%.2f' % (t['only_a'], t['only_b'], t['p_value']):>14s}"
+                                        for t in tests.values()))
     if args.json:
         images = {name: int(len(labels)) for name, (_, labels) in sets.items()}
-        store_under_key(args.json, args.key, {"models": args.model, "images": images, "accuracy": table})
+        store_under_key(args.json, args.key, {"models": args.model, "images": images, "accuracy": table,
+                                              "against_first": against_first})
     return 0
 
 

@@ -127,8 +127,17 @@ def variant(result: dict) -> str:
     return result["precision"] + ("+mirror" if result.get("mirror_average") else "")
 
 
+def _named(results: Sequence[dict]) -> list[dict]:
+    """The results with "model" made unique: two files with the same model name (a retrained
+    variant beside the shipped one) are told apart by their paths."""
+    names = [(r["model"], variant(r)) for r in results]
+    return [dict(r, model=f"{r['model']} ({r['path']})") if names.count(key) > 1 and r.get("path") else r
+            for r, key in zip(results, names)]
+
+
 def evaluation_tables(results: Sequence[dict]) -> str:
     """Summary per model and precision, then corruption means, then per-class accuracy."""
+    results = _named(results)
     folders = list(dict.fromkeys(f for r in results for f in r.get("folders", {})))
     header = ["model", "precision", "clean %", "ECE", "mCA %", "drop %", "mCA pre %"]
     for folder in folders:
@@ -146,6 +155,7 @@ def evaluation_tables(results: Sequence[dict]) -> str:
             row += [percent(scores.get("robust", {}).get("accuracy")), percent(scores.get("plain", {}).get("accuracy"))]
         rows.append(row)
     text = render_table(rows, header, align_right=range(2, len(header)))
+    text += _uncertainty_table(results, folders)
     with_suite = [r for r in results if r.get("corruptions")]
     if with_suite:
         names = list(with_suite[0]["corruptions"]["mean_per_corruption"])
@@ -170,6 +180,37 @@ def evaluation_tables(results: Sequence[dict]) -> str:
         text += "\nClean test accuracy % per class\n"
         text += render_table(class_rows, class_header, align_right=range(1, len(class_header)))
     return text
+
+
+def _interval(scores: dict) -> str:
+    bounds = scores.get("accuracy_interval")
+    return f"{percent(bounds[0])}-{percent(bounds[1])}" if bounds else "-"
+
+
+def _uncertainty_table(results: Sequence[dict], folders: list[str]) -> str:
+    """How far each accuracy can be trusted: its 95 % interval, and each model against the first."""
+    rows = []
+    for r in results:
+        against = r.get("against_first", {})
+        scored = [("test set", r.get("clean"), against.get("clean"))] + [
+            (folder, r.get("folders", {}).get(folder, {}).get("robust"),
+             against.get("folders", {}).get(folder, {}).get("robust")) for folder in folders]
+        for name, scores, paired in scored:
+            if not scores:
+                continue
+            rows.append([f"{r['model']}/{variant(r)}", name, str(scores.get("images", "-")),
+                         percent(scores.get("accuracy")), _interval(scores),
+                         f"+{paired['only_this']} / -{paired['only_first']}" if paired else "",
+                         f"{paired['p_value']:.3f}" if paired else ""])
+    if not rows:
+        return ""
+    compared = len(results) > 1
+    header = ["model", "scored on", "n", "accuracy %", "95 % interval"] + (
+        ["vs first: right only here / only there", "p"] if compared else [])
+    note = ("\nAgainst the first model, on the same images: the exact McNemar p says how likely so uneven a "
+            "split is by chance\n(below 0.05: probably a real difference)." if compared else "")
+    return (f"\nHow sure: 95 % interval of each accuracy (Wilson; folders with robust preprocessing).{note}\n"
+            + render_table([row[:len(header)] for row in rows], header, align_right=range(2, len(header))))
 
 
 def benchmark_tables(result: dict) -> str:

@@ -223,14 +223,18 @@ def test_the_ensemble_script_scores_the_mean_of_the_members_answers():
     import ensemble
 
     from edge_infer.classifier import Classifier
+    from edge_infer.evaluation.metrics import paired_test
 
     rng = np.random.default_rng(0)
     arrays = rng.random((40, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, 40)
     labels[:3] = -1  # unreadable files: wrong for every model
-    table = ensemble.accuracies(["model1", "model3"], {"noise": (arrays, labels)})
+    table, against_first = ensemble.accuracies(["model1", "model3"], {"noise": (arrays, labels)})
     mean = (Classifier("model1").classify_arrays(arrays) + Classifier("model3").classify_arrays(arrays)) / 2
     assert table["mean of all"]["noise"] == pytest.approx(float((mean.argmax(1) == labels).mean()))
+    right = {}
     for model in ("model1", "model3"):
-        answers = Classifier(model).classify_arrays(arrays).argmax(1)
-        assert table[model]["noise"] == pytest.approx(float((answers == labels).mean()))
+        right[model] = Classifier(model).classify_arrays(arrays).argmax(1) == labels
+        assert table[model]["noise"] == pytest.approx(float(right[model].mean()))
+    assert set(against_first) == {"model3", "mean of all"}  # every row but the first, on the same images
+    assert against_first["model3"]["noise"] == paired_test(right["model3"], right["model1"])

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from edge_infer.cli import main
+from edge_infer.evaluation import metrics
 from edge_infer.evaluation.evaluate import LabelsError, read_labelled_folder
 
 from .conftest import make_dataset
@@ -43,6 +44,36 @@ def test_folder_scores_count_unreadable_files_as_wrong(labelled):
         assert len(scores[method]["predictions"]) == 4
         correct = sum(p["label"] == p["predicted"] for p in scores[method]["predictions"])
         assert scores[method]["accuracy"] == pytest.approx(correct / 5)
+        assert scores[method]["accuracy_interval"] == pytest.approx(metrics.wilson_interval(correct, 5))
+
+
+def test_every_model_after_the_first_is_compared_with_it_on_the_same_images(tmp_path, labelled):
+    data = make_dataset(tmp_path / "data", n_train=50, n_test=60)
+    result = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "0", "-m", "model3",
+                    "-m", "model1", "--precision", "fp32", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    first, second = json.loads(result.stdout)["results"]
+    assert "against_first" not in first
+    against = second["against_first"]
+    assert against["against"].startswith("model3/fp32 (") and against["against"].endswith("model3.onnx)")
+    assert first["clean"]["accuracy_interval"][0] <= first["clean"]["accuracy"] <= first["clean"]["accuracy_interval"][1]
+
+    def right(r, method):  # every file of the folder, the unreadable one wrong
+        found = {p["path"] for p in r["folders"][str(labelled)][method]["predictions"] if p["predicted"] == p["label"]}
+        return [name in found for name in ("0.png", "1.png", "2.png", "3.png", "broken.png")]
+
+    for method in ("robust", "plain"):
+        expected = metrics.paired_test(right(second, method), right(first, method))
+        paired = against["folders"][str(labelled)][method]
+        assert paired == {"only_this": expected["only_a"], "only_first": expected["only_b"],
+                          "p_value": expected["p_value"]}
+    # the clean test set is compared too; its counts add up to the accuracy difference
+    clean = against["clean"]
+    assert (clean["only_this"] - clean["only_first"]) == round(60 * (second["clean"]["accuracy"] - first["clean"]["accuracy"]))
+    table = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "0", "-m", "model3",
+                   "-m", "model1", "--precision", "fp32").stdout
+    assert "95 % interval" in table and "McNemar" in table
+    assert f"+{clean['only_this']} / -{clean['only_first']}" in table
 
 
 def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):

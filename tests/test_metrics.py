@@ -54,8 +54,9 @@ def test_accuracy_is_split_by_file_name_prefix_with_unreadable_files_wrong():
 
     names = ["0_tshirt/cds_a.jpg", "0_tshirt/cds_b.jpg", "8_bag/fpi_c.jpg", "cds_broken.jpg"]
     split = accuracy_by_prefix(names, [True, False, True, False], ["cds", "fpi", "xyz"])
-    assert split == {"cds": {"images": 3, "accuracy": 1 / 3}, "fpi": {"images": 1, "accuracy": 1.0},
-                     "xyz": {"images": 0, "accuracy": None}}
+    assert split == {"cds": {"images": 3, "accuracy": 1 / 3, "accuracy_interval": metrics.wilson_interval(1, 3)},
+                     "fpi": {"images": 1, "accuracy": 1.0, "accuracy_interval": metrics.wilson_interval(1, 1)},
+                     "xyz": {"images": 0, "accuracy": None, "accuracy_interval": None}}
     assert accuracy_by_prefix(["fpi_dir/cds_a.jpg"], [True], ["fpi"])["fpi"]["images"] == 0  # the name, not the folder
 
 
@@ -69,3 +70,44 @@ def test_selective_accuracy_trades_coverage_for_accuracy():
     assert rows[0]["accuracy"] == 0.6 and rows[1]["accuracy"] == 2 / 3 and rows[2]["accuracy"] == 1.0
     assert rows[3]["accuracy"] is None
     assert selective_accuracy([], [], [0.5]) == [{"min_confidence": 0.5, "coverage": None, "accuracy": None}]
+
+
+def test_wilson_interval_matches_its_closed_forms_at_the_edges():
+    z2 = 1.96 ** 2
+    assert metrics.wilson_interval(0, 10) == pytest.approx([0.0, z2 / (10 + z2)])  # none right
+    assert metrics.wilson_interval(10, 10) == pytest.approx([10 / (10 + z2), 1.0])  # all right
+    assert metrics.wilson_interval(0, 0) is None
+    # half right: centred on one half, half-width z / (2 sqrt(n + z^2))
+    low, high = metrics.wilson_interval(50, 100)
+    assert (low + high) / 2 == pytest.approx(0.5) and (high - low) / 2 == pytest.approx(1.96 / (2 * (100 + z2) ** 0.5))
+
+
+@given(st.integers(1, 5000), st.data())
+def test_wilson_interval_holds_the_estimate_and_narrows_with_more_images(total, data):
+    right = data.draw(st.integers(0, total))
+    low, high = metrics.wilson_interval(right, total)
+    assert 0.0 <= low <= right / total <= high <= 1.0
+    wider_low, wider_high = metrics.wilson_interval(right * 4, total * 4)
+    assert wider_high - wider_low < high - low
+
+
+def test_paired_test_is_the_exact_two_sided_binomial_on_the_images_that_differ():
+    only_a = [True] * 10 + [False] * 2 + [True] * 5 + [False] * 7  # 5 both right, 7 both wrong: ignored
+    only_b = [False] * 10 + [True] * 2 + [True] * 5 + [False] * 7
+    result = metrics.paired_test(only_a, only_b)
+    # P(X <= 2) for X ~ Binomial(12, 1/2) is (1 + 12 + 66) / 4096; two-sided doubles it
+    assert result == {"only_a": 10, "only_b": 2, "p_value": pytest.approx(2 * 79 / 4096)}
+    assert metrics.paired_test(only_b, only_a)["p_value"] == result["p_value"]
+    assert metrics.paired_test(only_a, only_a) == {"only_a": 0, "only_b": 0, "p_value": 1.0}
+    assert metrics.paired_test([True, False], [False, True])["p_value"] == 1.0  # an even split: no evidence
+    with pytest.raises(ValueError, match="same images"):
+        metrics.paired_test([True], [True, False])
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), max_size=300))
+def test_paired_test_p_value_is_a_probability_and_symmetric(pairs):
+    a = [x for x, _ in pairs]
+    b = [y for _, y in pairs]
+    forward, backward = metrics.paired_test(a, b), metrics.paired_test(b, a)
+    assert 0.0 < forward["p_value"] <= 1.0 and forward["p_value"] == backward["p_value"]
+    assert (forward["only_a"], forward["only_b"]) == (backward["only_b"], backward["only_a"])

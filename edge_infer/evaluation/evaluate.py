@@ -76,7 +76,9 @@ def evaluate_folder(classifier: Classifier, folder: LabelledFolder, preprocessin
     labels = folder.labels[good]
     result = metrics.score(probabilities, labels, len(CLASS_NAMES))
     if len(folder.files):
-        result["accuracy"] = float((probabilities.argmax(1) == labels).sum() / len(folder.files))
+        right = int((probabilities.argmax(1) == labels).sum())
+        result["accuracy"] = float(right / len(folder.files))
+        result["accuracy_interval"] = metrics.wilson_interval(right, len(folder.files))
     result["images"] = len(folder.files)
     result["errors"] = errors
     result["predictions"] = [
@@ -124,8 +126,11 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
                    test_labels: np.ndarray | None = None, folders: list[LabelledFolder] = (),
                    corruption_images: int = 0, corruption_names: list[str] | None = None,
                    seed: int = 0, corruption_cache: dict | None = None,
-                   through_preprocessing: bool = False) -> dict:
-    """Everything for one model and precision. `test_images` are uint8 (N, 28, 28)."""
+                   through_preprocessing: bool = False, right_answers: dict | None = None) -> dict:
+    """Everything for one model and precision. `test_images` are uint8 (N, 28, 28).
+
+    `right_answers`, when given, receives which images it got right (a bool array each: "clean",
+    and per folder and preprocessing method, every file, unreadable ones wrong) for paired tests."""
     started = time.perf_counter()
     info = classifier.model.info
     result = {"model": info.name, "precision": info.precision, "path": str(info.path),
@@ -133,6 +138,8 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
     if test_images is not None:
         probabilities = classifier.classify_arrays(to_model_input(test_images))
         result["clean"] = metrics.score(probabilities, test_labels, len(CLASS_NAMES))
+        if right_answers is not None:
+            right_answers["clean"] = probabilities.argmax(1) == test_labels
         if corruption_images:
             subset = np.random.default_rng(seed).permutation(len(test_images))[:corruption_images]
             subset.sort()
@@ -150,9 +157,10 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
                 result[key] = suite
     result["folders"] = {}
     for folder in folders:
-        result["folders"][str(folder.root)] = {
-            method: evaluate_folder(classifier, folder, method) for method in ("robust", "plain")
-        }
+        scores = {method: evaluate_folder(classifier, folder, method) for method in ("robust", "plain")}
+        result["folders"][str(folder.root)] = scores
+        if right_answers is not None:
+            right_answers[str(folder.root)] = {method: _right_per_file(found, folder) for method, found in scores.items()}
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
 
@@ -181,7 +189,7 @@ def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: 
             raise EvaluationError(f"{exc} (or pass --no-test-set to score only folders)") from None
     elif not labelled:
         raise EvaluationError("nothing to evaluate: give labelled folders or drop --no-test-set")
-    results, corrupted = [], {}
+    results, corrupted, answers = [], {}, []
     for name, precision in pairs:
         if on_model:
             on_model(name, precision)
@@ -192,7 +200,38 @@ def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: 
         for message in classifier.model.info.warnings:
             if on_warning:
                 on_warning(message)
+        answers.append({})
         results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
                                       labelled, corruption_images if test else 0, corruption_names, seed,
-                                      corrupted, through_preprocessing))
+                                      corrupted, through_preprocessing, right_answers=answers[-1]))
+    compare_with_first(results, answers)
     return results
+
+
+def _right_per_file(scores: dict, folder: LabelledFolder) -> np.ndarray:
+    """Per file of the folder, whether the answer was right (an unreadable file is wrong)."""
+    right = {p["path"] for p in scores["predictions"] if p["predicted"] == p["label"]}
+    return np.array([item.name in right for item in folder.files], dtype=bool)
+
+
+def compare_with_first(results: list[dict], answers: list[dict]) -> None:
+    """Add to every result after the first an "against_first" entry: on the same images (the
+    test set, each folder and method), how many only it got right, only the first, and the exact
+    McNemar p-value (metrics.paired_test)."""
+    if not results:
+        return
+    first = results[0]
+    name = f"{first['model']}/{first['precision']}" + ("+mirror" if first.get("mirror_average") else "") + f" ({first['path']})"
+
+    def paired(mine, theirs) -> dict:
+        test = metrics.paired_test(mine, theirs)
+        return {"only_this": test["only_a"], "only_first": test["only_b"], "p_value": test["p_value"]}
+
+    for result, mine in zip(results[1:], answers[1:]):
+        comparison = {"against": name}
+        if "clean" in mine and "clean" in answers[0]:
+            comparison["clean"] = paired(mine["clean"], answers[0]["clean"])
+        comparison["folders"] = {folder: {method: paired(right, answers[0][folder][method])
+                                          for method, right in methods.items()}
+                                 for folder, methods in mine.items() if folder != "clean"}
+        result["against_first"] = comparison

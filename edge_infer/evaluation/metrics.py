@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -9,6 +11,37 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     if len(labels) == 0:
         return float("nan")
     return float((np.asarray(probabilities).argmax(1) == np.asarray(labels)).mean())
+
+
+def wilson_interval(right: int, total: int, z: float = 1.96) -> list[float] | None:
+    """The 95 % (z = 1.96) Wilson score interval of the accuracy right/total; None without images.
+
+    Unlike accuracy +- z * standard error it stays inside [0, 1] and is honest for the small
+    folders we score (47 drawings, 65 packshots) and near 100 % (Wilson 1927; Brown, Cai and
+    DasGupta 2001 recommend it for small n)."""
+    if total <= 0:
+        return None
+    share = right / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z / (1 + z * z / total) * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    # the bounds are exactly 0 and 1 when none or all are right; floating point would miss them
+    return [0.0 if right == 0 else max(0.0, centre - half), 1.0 if right == total else min(1.0, centre + half)]
+
+
+def paired_test(right_a, right_b) -> dict:
+    """Two models on the same images: how many only A got right, only B, and the exact McNemar
+    p-value (two-sided binomial test on those discordant images, chance = a fair coin).
+
+    A small p (say < 0.05) says the difference is unlikely to be luck of the draw of images; a
+    large one says these images cannot tell the two models apart."""
+    right_a, right_b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
+    if right_a.shape != right_b.shape:
+        raise ValueError(f"paired test needs the same images: {right_a.shape} vs {right_b.shape}")
+    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
+    differing = only_a + only_b
+    tail = sum(math.comb(differing, k) for k in range(min(only_a, only_b) + 1))
+    p_value = min(1.0, 2 * tail / 2 ** differing) if differing else 1.0
+    return {"only_a": only_a, "only_b": only_b, "p_value": p_value}
 
 
 def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -69,6 +102,8 @@ def score(probabilities: np.ndarray, labels: np.ndarray, num_classes: int = 10) 
     return {
         "images": int(len(labels)),
         "accuracy": accuracy(probabilities, labels),
+        "accuracy_interval": wilson_interval(int((probabilities.argmax(1) == labels).sum()) if len(labels) else 0,
+                                             len(labels)),
         "per_class_accuracy": [None if np.isnan(v) else float(v) for v in per_class_accuracy(matrix)],
         "confusion_matrix": matrix.tolist(),
         "ece": expected_calibration_error(probabilities, labels),
@@ -79,9 +114,11 @@ def score(probabilities: np.ndarray, labels: np.ndarray, num_classes: int = 10) 
 def accuracy_by_prefix(names: list[str], right: list[bool], prefixes) -> dict:
     """{prefix: {"images", "accuracy"}} over the files whose base name starts with each prefix
     (realdev names its files <source>_<name>); `right` says per file whether the answer was
-    right (an unreadable file counts as wrong). Accuracy is None for a prefix with no files."""
+    right (an unreadable file counts as wrong). Accuracy is None for a prefix with no files;
+    "accuracy_interval" is its 95 % Wilson interval."""
     split = {}
     for prefix in prefixes:
         chosen = [ok for ok, member in zip(right, base_name_starts(names, prefix)) if member]
-        split[prefix] = {"images": len(chosen), "accuracy": sum(chosen) / len(chosen) if chosen else None}
+        split[prefix] = {"images": len(chosen), "accuracy": sum(chosen) / len(chosen) if chosen else None,
+                         "accuracy_interval": wilson_interval(sum(chosen), len(chosen))}
     return split
