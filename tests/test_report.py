@@ -82,7 +82,8 @@ def labelled_folder(tmp_path) -> Path:
 
 
 def scores(predictions: list[tuple[str, int, int, float]], accuracy: float) -> dict:
-    return {"images": len(predictions) + 1, "accuracy": accuracy, "per_class_accuracy": [None] * 10,
+    return {"images": len(predictions) + 1, "accuracy": accuracy, "accuracy_interval": [accuracy - 0.25, accuracy + 0.25],
+            "per_class_accuracy": [None] * 10,
             "confusion_matrix": np.eye(10, dtype=int).tolist(), "ece": 0.1, "mean_confidence": 0.7,
             "errors": [{"path": "broken.png", "error": "not a recognised image format"}],
             "predictions": [{"path": p, "label": t, "predicted": y, "confidence": c} for p, t, y, c in predictions]}
@@ -157,6 +158,7 @@ def test_report_shows_the_numbers_and_marks_wrong_predictions(page):
     assert page.count('class="tile right"') == 3
     assert "true: Trouser" in page and f"true: {CLASS_NAMES[6]}" in page
     assert "6 images, 2 predicted wrong, 1 unreadable" in page
+    assert 'title="95 % interval 25.0-75.0 % of 6 images">50.0<' in page  # a folder's accuracy, its interval on hover
 
 
 def test_thumbnail_is_flattened_onto_white(labelled_folder):
