@@ -28,6 +28,7 @@ from edge_infer.datasets import load_split, to_model_input  # noqa: E402
 from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from edge_infer.evaluation.evaluate import EvaluationError, read_labelled_folder  # noqa: E402
 from edge_infer.evaluation.metrics import base_name_starts, paired_test  # noqa: E402
+from edge_infer.formats import p_value_text  # noqa: E402
 from edge_infer.loading import LoadPool  # noqa: E402
 from edge_infer.runtime import ModelError  # noqa: E402
 from train import photo_pool  # noqa: E402
@@ -97,8 +98,10 @@ def main() -> int:
         print(f"{row:{width}s}", " ".join("             -" if v is None else f"{v:14.2%}" for v in scores.values()))
     print(f"\nagainst {args.model[0]}: images right only here / only there, exact McNemar p (same images)")
     for row, tests in against_first.items():
-        print(f"{row:{width}s}", " ".join(f"{'+%d/-%d p=%.2f' % (t['only_a'], t['only_b'], t['p_value']):>14s}"
-                                        for t in tests.values()))
+        cells = ["-" if not len(sets[name][1]) else
+                 f"+{t['only_this']}/-{t['only_reference']} p={p_value_text(t['p_value'])}"
+                 for name, t in tests.items()]
+        print(f"{row:{width}s}", " ".join(f"{cell:>{max(14, len(cell))}s}" for cell in cells))
     if args.json:
         images = {name: int(len(labels)) for name, (_, labels) in sets.items()}
         store_under_key(args.json, args.key, {"models": args.model, "images": images, "accuracy": table,

@@ -127,26 +127,32 @@ def variant(result: dict) -> str:
     return result["precision"] + ("+mirror" if result.get("mirror_average") else "")
 
 
-def _named(results: Sequence[dict]) -> list[dict]:
-    """The results with "model" made unique: two files with the same model name (a retrained
-    variant beside the shipped one) are told apart by their paths."""
-    names = [(r["model"], variant(r)) for r in results]
-    return [dict(r, model=f"{r['model']} ({r['path']})") if names.count(key) > 1 and r.get("path") else r
-            for r, key in zip(results, names)]
+def _path_suffixes(results: Sequence[dict]) -> list[str]:
+    """" (path)" for results that would otherwise read the same "model/precision" (a retrained
+    variant beside the shipped model has the same model name), else ""."""
+    plain = [f"{r['model']}/{variant(r)}" for r in results]
+    return [f" ({r['path']})" if plain.count(label) > 1 and r.get("path") else ""
+            for label, r in zip(plain, results)]
+
+
+def p_value_text(p: float) -> str:
+    """A p-value as people read it: three decimals, or "<0.001"."""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def evaluation_tables(results: Sequence[dict]) -> str:
     """Summary per model and precision, then corruption means, then per-class accuracy."""
-    results = _named(results)
+    suffixes = _path_suffixes(results)
+    labels = [f"{r['model']}/{variant(r)}{suffix}" for r, suffix in zip(results, suffixes)]
     folders = list(dict.fromkeys(f for r in results for f in r.get("folders", {})))
     header = ["model", "precision", "clean %", "ECE", "mCA %", "drop %", "mCA pre %"]
     for folder in folders:
         header += [f"{folder} %", "(plain)"]
     rows = []
-    for r in results:
+    for r, suffix in zip(results, suffixes):
         clean = r.get("clean", {})
         suite = r.get("corruptions", {})
-        row = [r["model"], variant(r), percent(clean.get("accuracy")),
+        row = [r["model"] + suffix, variant(r), percent(clean.get("accuracy")),
                f"{clean['ece']:.3f}" if "ece" in clean else "-",
                percent(suite.get("mean_corruption_accuracy")), percent(suite.get("relative_drop")),
                percent(r.get("corruptions_through_preprocessing", {}).get("mean_corruption_accuracy"))]
@@ -155,16 +161,17 @@ def evaluation_tables(results: Sequence[dict]) -> str:
             row += [percent(scores.get("robust", {}).get("accuracy")), percent(scores.get("plain", {}).get("accuracy"))]
         rows.append(row)
     text = render_table(rows, header, align_right=range(2, len(header)))
-    text += _uncertainty_table(results, folders)
+    text += _uncertainty_table(results, labels, folders)
     with_suite = [r for r in results if r.get("corruptions")]
     if with_suite:
         names = list(with_suite[0]["corruptions"]["mean_per_corruption"])
-        suite_header = ["corruption"] + [f"{r['model']}/{variant(r)}" for r in with_suite]
+        suite_header = ["corruption"] + [label for r, label in zip(results, labels) if r.get("corruptions")]
         suite_rows = [[name] + [percent(r["corruptions"]["mean_per_corruption"].get(name)) for r in with_suite]
                       for name in names]
         pre = [r for r in with_suite if r.get("corruptions_through_preprocessing")]
         if pre:
-            suite_header += [f"{r['model']}/{variant(r)} pre" for r in pre]
+            suite_header += [f"{label} pre" for r, label in zip(results, labels)
+                             if r.get("corruptions") and r.get("corruptions_through_preprocessing")]
             for row, name in zip(suite_rows, names):
                 row += [percent(r["corruptions_through_preprocessing"]["mean_per_corruption"].get(name)) for r in pre]
         images = with_suite[0]["corruptions"]["images"]
@@ -174,7 +181,7 @@ def evaluation_tables(results: Sequence[dict]) -> str:
     if with_clean:
         from .classes import CLASS_NAMES
 
-        class_header = ["class"] + [f"{r['model']}/{variant(r)}" for r in with_clean]
+        class_header = ["class"] + [label for r, label in zip(results, labels) if r.get("clean")]
         class_rows = [[name] + [percent(r["clean"]["per_class_accuracy"][i]) for r in with_clean]
                       for i, name in enumerate(CLASS_NAMES)]
         text += "\nClean test accuracy % per class\n"
@@ -187,30 +194,32 @@ def _interval(scores: dict) -> str:
     return f"{percent(bounds[0])}-{percent(bounds[1])}" if bounds else "-"
 
 
-def _uncertainty_table(results: Sequence[dict], folders: list[str]) -> str:
-    """How far each accuracy can be trusted: its 95 % interval, and each model against the first."""
+def _uncertainty_table(results: Sequence[dict], labels: list[str], folders: list[str]) -> str:
+    """How far each accuracy can be trusted: its 95 % interval, and each model against its reference."""
     rows = []
-    for r in results:
-        against = r.get("against_first", {})
-        scored = [("test set", r.get("clean"), against.get("clean"))] + [
+    for r, label in zip(results, labels):
+        compared = r.get("compared_with", {})
+        reference = labels[compared["reference_index"]] if compared else ""
+        scored = [("test set", r.get("clean"), compared.get("clean"))] + [
             (folder, r.get("folders", {}).get(folder, {}).get("robust"),
-             against.get("folders", {}).get(folder, {}).get("robust")) for folder in folders]
+             compared.get("folders", {}).get(folder, {}).get("robust")) for folder in folders]
         for name, scores, paired in scored:
             if not scores:
                 continue
-            rows.append([f"{r['model']}/{variant(r)}", name, str(scores.get("images", "-")),
-                         percent(scores.get("accuracy")), _interval(scores),
-                         f"+{paired['only_this']} / -{paired['only_first']}" if paired else "",
-                         f"{paired['p_value']:.3f}" if paired else ""])
+            rows.append([label, name, str(scores.get("images", "-")), percent(scores.get("accuracy")),
+                         _interval(scores), reference if paired else "",
+                         f"+{paired['only_this']} / -{paired['only_reference']}" if paired else "",
+                         p_value_text(paired["p_value"]) if paired else ""])
     if not rows:
         return ""
     compared = len(results) > 1
     header = ["model", "scored on", "n", "accuracy %", "95 % interval"] + (
-        ["vs first: right only here / only there", "p"] if compared else [])
-    note = ("\nAgainst the first model, on the same images: the exact McNemar p says how likely so uneven a "
-            "split is by chance\n(below 0.05: probably a real difference)." if compared else "")
+        ["against", "right only here / only there", "p"] if compared else [])
+    note = ("\nAgainst the first model at the same precision (or the first of all), on the same images: if both "
+            "were equally accurate,\np is the chance of a split at least this uneven (below 0.05: probably a real "
+            "difference; with many rows, expect a few low p by chance)." if compared else "")
     return (f"\nHow sure: 95 % interval of each accuracy (Wilson; folders with robust preprocessing).{note}\n"
-            + render_table([row[:len(header)] for row in rows], header, align_right=range(2, len(header))))
+            + render_table([row[:len(header)] for row in rows], header, align_right=range(2, 5)))
 
 
 def benchmark_tables(result: dict) -> str:

@@ -39,6 +39,12 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
               if recipe.get("corruption_mix_classes") else "")
            if recipe.get("corruption_mix") else "")
         + (", augmentation eased over the last 30% of epochs" if recipe.get("final_augment_strength", 1) < 1 else ""),
+    ]
+    if run.get("teachers"):
+        lines.append(f"- distilled: {recipe.get('teacher_weight', 0):.0%} of every target (before label smoothing) is the mean answer of "
+                     f"{len(run['teachers'])} trained models on the same augmented batch (`train/distill.py`): "
+                     + ", ".join(f"`{t['file']}` (sha256 {t['sha256'][:12]})" for t in run["teachers"]))
+    lines += [
         f"- seed {run.get('seed')}, {run.get('epochs_run')} epochs run in {run.get('fit_seconds')} s on "
         f"{run.get('machine', {}).get('cpu_count')} CPU cores; commit {run.get('git_commit')}",
         f"- best validation accuracy {run.get('best_val_accuracy', float('nan')):.4f}",

@@ -238,3 +238,5 @@ def test_the_ensemble_script_scores_the_mean_of_the_members_answers():
         assert table[model]["noise"] == pytest.approx(float(right[model].mean()))
     assert set(against_first) == {"model3", "mean of all"}  # every row but the first, on the same images
     assert against_first["model3"]["noise"] == paired_test(right["model3"], right["model1"])
+    mean_right = mean.argmax(1) == labels
+    assert against_first["mean of all"]["noise"] == paired_test(mean_right, right["model1"])

@@ -53,27 +53,87 @@ def test_every_model_after_the_first_is_compared_with_it_on_the_same_images(tmp_
                     "-m", "model1", "--precision", "fp32", "--format", "json")
     assert result.exit_code == 0, result.stderr
     first, second = json.loads(result.stdout)["results"]
-    assert "against_first" not in first
-    against = second["against_first"]
-    assert against["against"].startswith("model3/fp32 (") and against["against"].endswith("model3.onnx)")
-    assert first["clean"]["accuracy_interval"][0] <= first["clean"]["accuracy"] <= first["clean"]["accuracy_interval"][1]
+    assert "compared_with" not in first
+    compared = second["compared_with"]
+    assert compared["reference_index"] == 0
+    assert compared["reference"].startswith("model3/fp32 (") and compared["reference"].endswith("model3.onnx)")
+    low, high = first["clean"]["accuracy_interval"]
+    assert low <= first["clean"]["accuracy"] <= high
 
     def right(r, method):  # every file of the folder, the unreadable one wrong
         found = {p["path"] for p in r["folders"][str(labelled)][method]["predictions"] if p["predicted"] == p["label"]}
         return [name in found for name in ("0.png", "1.png", "2.png", "3.png", "broken.png")]
 
     for method in ("robust", "plain"):
-        expected = metrics.paired_test(right(second, method), right(first, method))
-        paired = against["folders"][str(labelled)][method]
-        assert paired == {"only_this": expected["only_a"], "only_first": expected["only_b"],
-                          "p_value": expected["p_value"]}
+        assert compared["folders"][str(labelled)][method] == metrics.paired_test(right(second, method),
+                                                                                right(first, method))
     # the clean test set is compared too; its counts add up to the accuracy difference
-    clean = against["clean"]
-    assert (clean["only_this"] - clean["only_first"]) == round(60 * (second["clean"]["accuracy"] - first["clean"]["accuracy"]))
+    clean = compared["clean"]
+    assert clean["only_this"] - clean["only_reference"] == round(60 * (second["clean"]["accuracy"]
+                                                                       - first["clean"]["accuracy"]))
     table = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "0", "-m", "model3",
                    "-m", "model1", "--precision", "fp32").stdout
-    assert "95 % interval" in table and "McNemar" in table
-    assert f"+{clean['only_this']} / -{clean['only_first']}" in table
+    assert "95 % interval" in table and "equally accurate" in table
+    assert f"+{clean['only_this']} / -{clean['only_reference']}" in table
+
+
+def test_each_model_is_compared_with_the_first_at_its_own_precision(tmp_path, labelled):
+    data = make_dataset(tmp_path / "data", n_train=50, n_test=60)
+    result = invoke(str(labelled), "--data-dir", str(data), "--corruption-images", "0", "-m", "model3",
+                    "-m", "model1", "--precision", "fp32", "--precision", "int8", "--format", "json")
+    results = json.loads(result.stdout)["results"]
+    assert [(r["model"], r["precision"]) for r in results] == [("model3", "fp32"), ("model3", "int8"),
+                                                              ("model1", "fp32"), ("model1", "int8")]
+    assert [r.get("compared_with", {}).get("reference_index") for r in results] == [None, 0, 0, 1]
+
+
+def test_comparisons_without_the_test_set_and_with_a_folder_named_clean(tmp_path, labelled, monkeypatch):
+    monkeypatch.chdir(labelled.parent)
+    labelled.rename(labelled.parent / "clean")  # a folder's name must not collide with the test set's key
+    result = invoke("clean", "--no-test-set", "-m", "model3", "-m", "model1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    compared = json.loads(result.stdout)["results"][1]["compared_with"]
+    assert "clean" not in compared  # no test set was scored
+    paired = compared["folders"]["clean"]["robust"]
+    assert paired["only_this"] + paired["only_reference"] <= 4 and 0 < paired["p_value"] <= 1
+
+
+def test_one_model_gets_intervals_and_no_comparison_columns(labelled):
+    table = invoke(str(labelled), "--no-test-set", "-m", "model3").stdout
+    assert "95 % interval" in table and "only there" not in table and "equally accurate" not in table
+
+
+def test_two_files_with_one_model_name_are_told_apart_by_path(tmp_path, labelled):
+    import shutil
+
+    from edge_infer.formats import evaluation_tables
+    from edge_infer.runtime import MODELS_DIR
+
+    copy = tmp_path / "retrained" / "model3.int8.onnx"
+    copy.parent.mkdir()
+    shutil.copy(MODELS_DIR / "model3.int8.onnx", copy)
+    results = json.loads(invoke(str(labelled), "--no-test-set", "-m", "model3", "-m", str(copy), "-m", "model1",
+                                "--precision", "int8", "--format", "json").stdout)["results"]
+    table = evaluation_tables(results)
+    assert f"model3 ({copy})" in table and f"model3/int8 ({copy})" in table
+    assert f"model3 ({MODELS_DIR / 'model3.int8.onnx'})" in table
+    assert "model1 (" not in table  # a name that is already unique stays short
+
+
+def test_right_per_file_pairs_answers_with_files_even_when_a_file_is_listed_twice(tmp_path, labelled):
+    from edge_infer.classifier import Classifier
+    from edge_infer.evaluation.evaluate import evaluate_folder, right_per_file
+
+    rows = (labelled / "labels.csv").read_text().splitlines()
+    (labelled / "labels.csv").write_text("\n".join(rows + ["0.png,9,x", "broken.png,1,x"]) + "\n")
+    folder = read_labelled_folder(labelled)
+    scores = evaluate_folder(Classifier("model3"), folder, "robust")
+    right = right_per_file(scores, folder)
+    predicted = {p["path"]: p["predicted"] for p in scores["predictions"]}
+    expected = [item.name != "broken.png" and predicted[item.name] == label
+                for item, label in zip(folder.files, folder.labels)]
+    assert right.tolist() == expected and len(right) == 7
+    assert right.sum() / len(right) == pytest.approx(scores["accuracy"])
 
 
 def test_test_set_and_corruptions_on_tiny_data(tmp_path, labelled):

@@ -253,3 +253,14 @@ def test_the_card_names_the_classes_corruption_mixing_was_limited_to():
     card = model_card("robust", "ours", run, [], 1, "conv")
     assert "AugMix-style corruption mixtures" in card and "of the classes T-shirt/top, Dress" in card
     assert "of the classes" not in model_card("robust", "ours", {"recipe": {"corruption_mix": 0.3}}, [], 1, "conv")
+
+
+def test_the_card_of_a_distilled_model_names_its_teachers():
+    from export.card import model_card
+
+    teachers = [{"file": "/runs/v7/robust/model.keras", "sha256": "ab" * 32},
+                {"file": "/runs/v11/robust/model.keras", "sha256": "cd" * 32}]
+    card = model_card("robust", "ours", {"recipe": {"teacher_weight": 0.7}, "teachers": teachers}, [], 1, "conv")
+    assert "- distilled: 70% of every target (before label smoothing) is the mean answer of 2 trained models" in card
+    assert "`/runs/v11/robust/model.keras` (sha256 cdcdcdcdcdcd)" in card
+    assert "distilled" not in model_card("robust", "ours", {"recipe": {}}, [], 1, "conv")

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -87,18 +89,18 @@ def test_wilson_interval_holds_the_estimate_and_narrows_with_more_images(total, 
     right = data.draw(st.integers(0, total))
     low, high = metrics.wilson_interval(right, total)
     assert 0.0 <= low <= right / total <= high <= 1.0
-    wider_low, wider_high = metrics.wilson_interval(right * 4, total * 4)
-    assert wider_high - wider_low < high - low
+    narrower_low, narrower_high = metrics.wilson_interval(right * 4, total * 4)
+    assert narrower_high - narrower_low < high - low
 
 
 def test_paired_test_is_the_exact_two_sided_binomial_on_the_images_that_differ():
-    only_a = [True] * 10 + [False] * 2 + [True] * 5 + [False] * 7  # 5 both right, 7 both wrong: ignored
-    only_b = [False] * 10 + [True] * 2 + [True] * 5 + [False] * 7
-    result = metrics.paired_test(only_a, only_b)
+    right_a = [True] * 10 + [False] * 2 + [True] * 5 + [False] * 7  # 5 both right, 7 both wrong: ignored
+    right_b = [False] * 10 + [True] * 2 + [True] * 5 + [False] * 7
+    result = metrics.paired_test(right_a, right_b)
     # P(X <= 2) for X ~ Binomial(12, 1/2) is (1 + 12 + 66) / 4096; two-sided doubles it
-    assert result == {"only_a": 10, "only_b": 2, "p_value": pytest.approx(2 * 79 / 4096)}
-    assert metrics.paired_test(only_b, only_a)["p_value"] == result["p_value"]
-    assert metrics.paired_test(only_a, only_a) == {"only_a": 0, "only_b": 0, "p_value": 1.0}
+    assert result == {"only_this": 10, "only_reference": 2, "p_value": pytest.approx(2 * 79 / 4096)}
+    assert metrics.paired_test(right_b, right_a)["p_value"] == pytest.approx(result["p_value"])
+    assert metrics.paired_test(right_a, right_a) == {"only_this": 0, "only_reference": 0, "p_value": 1.0}
     assert metrics.paired_test([True, False], [False, True])["p_value"] == 1.0  # an even split: no evidence
     with pytest.raises(ValueError, match="same images"):
         metrics.paired_test([True], [True, False])
@@ -110,4 +112,16 @@ def test_paired_test_p_value_is_a_probability_and_symmetric(pairs):
     b = [y for _, y in pairs]
     forward, backward = metrics.paired_test(a, b), metrics.paired_test(b, a)
     assert 0.0 < forward["p_value"] <= 1.0 and forward["p_value"] == backward["p_value"]
-    assert (forward["only_a"], forward["only_b"]) == (backward["only_b"], backward["only_a"])
+    assert (forward["only_this"], forward["only_reference"]) == (backward["only_reference"], backward["only_this"])
+    # the log-space sum agrees with exact integer arithmetic
+    low, n = min(forward["only_this"], forward["only_reference"]), forward["only_this"] + forward["only_reference"]
+    exact = min(1.0, 2 * sum(math.comb(n, k) for k in range(low + 1)) / 2 ** n) if n else 1.0
+    assert forward["p_value"] == pytest.approx(exact, rel=1e-9)
+
+
+def test_paired_test_stays_finite_and_fast_on_a_large_test_set():
+    right = np.zeros(20_000, dtype=bool)
+    right[:10_000] = True
+    assert metrics.paired_test(right, ~right)["p_value"] == pytest.approx(1.0)
+    lopsided = metrics.paired_test(right, np.zeros_like(right))
+    assert lopsided == {"only_this": 10_000, "only_reference": 0, "p_value": 0.0}  # underflows to exactly 0

@@ -139,7 +139,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     keras.utils.set_random_seed(seed)
     log = (lambda message: print(f"[{name}] {message}", flush=True)) if verbose else (lambda message: None)
     data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
-    teachers = distill.load_teachers(recipe.teachers, data.x_train.shape[1:], NUM_CLASSES, recipe.mixed_bfloat16)
+    teachers = distill.load_teachers(recipe.teachers, data.x_train.shape[1:], NUM_CLASSES, recipe.mixed_bfloat16, out)
     out.mkdir(parents=True, exist_ok=True)  # only once there is data: a failed start leaves nothing behind
     roundtrip = _roundtrip_for(data, recipe, seed, out.parent / ".cache" if cache_dir is None else cache_dir,
                                workers, log)
@@ -157,9 +157,10 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         strength=strength, heavy_fraction=recipe.heavy_fraction,
         corruption_mix=recipe.corruption_mix, corruption_mix_classes=recipe.corruption_mix_classes,
     )
-    if teachers:
-        train_ds = distill.with_teachers(train_ds, teachers, recipe.teacher_weight)
-        log(f"{len(teachers)} teacher(s) give {recipe.teacher_weight:.0%} of every target")
+    if teachers.models:
+        train_ds = distill.with_teachers(train_ds, teachers.models, recipe.teacher_weight)
+        log(f"{len(teachers.models)} teacher(s) give {recipe.teacher_weight:.0%} of every target "
+            f"({recipe.teacher_weight * (1 - recipe.label_smoothing):.0%} after label smoothing)")
     epoch_log = EpochLog(out / "history.json")
     best_path = out / "best.weights.h5"
     callbacks = _callbacks(recipe, epochs, strength, epoch_log, best_path)
@@ -186,7 +187,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "recipe": recipe.__dict__,
         "train_images": len(data.x_train),
         "photos": photo_summary,
-        "teachers": [distill.describe(path) for path in recipe.teachers],
+        "teachers": teachers.records,
         "validation_images": len(data.x_val),
         "test_images": len(data.x_test),
         "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),

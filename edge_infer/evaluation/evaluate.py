@@ -129,8 +129,9 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
                    through_preprocessing: bool = False, right_answers: dict | None = None) -> dict:
     """Everything for one model and precision. `test_images` are uint8 (N, 28, 28).
 
-    `right_answers`, when given, receives which images it got right (a bool array each: "clean",
-    and per folder and preprocessing method, every file, unreadable ones wrong) for paired tests."""
+    `right_answers`, when given, receives which images it got right, for paired tests: a bool
+    array under "clean", and under "folders" per folder and preprocessing method (every file,
+    unreadable ones wrong)."""
     started = time.perf_counter()
     info = classifier.model.info
     result = {"model": info.name, "precision": info.precision, "path": str(info.path),
@@ -160,7 +161,8 @@ def evaluate_model(classifier: Classifier, test_images: np.ndarray | None = None
         scores = {method: evaluate_folder(classifier, folder, method) for method in ("robust", "plain")}
         result["folders"][str(folder.root)] = scores
         if right_answers is not None:
-            right_answers[str(folder.root)] = {method: _right_per_file(found, folder) for method, found in scores.items()}
+            right_answers.setdefault("folders", {})[str(folder.root)] = {
+                method: right_per_file(found, folder) for method, found in scores.items()}
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
 
@@ -204,34 +206,48 @@ def evaluate(pairs: list[tuple[str, str]], folders=(), data_dir=None, test_set: 
         results.append(evaluate_model(classifier, test.images if test else None, test.labels if test else None,
                                       labelled, corruption_images if test else 0, corruption_names, seed,
                                       corrupted, through_preprocessing, right_answers=answers[-1]))
-    compare_with_first(results, answers)
+    compare_with_reference(results, answers)
     return results
 
 
-def _right_per_file(scores: dict, folder: LabelledFolder) -> np.ndarray:
-    """Per file of the folder, whether the answer was right (an unreadable file is wrong)."""
-    right = {p["path"] for p in scores["predictions"] if p["predicted"] == p["label"]}
-    return np.array([item.name in right for item in folder.files], dtype=bool)
+def right_per_file(scores: dict, folder: LabelledFolder) -> np.ndarray:
+    """Per file of the folder, in its order, whether `evaluate_folder`'s answer was right (an
+    unreadable file is wrong). Its predictions and errors keep the files' order, so walking both
+    pairs every answer with its own file, even a file listed twice."""
+    unreadable = {error["path"] for error in scores["errors"]}
+    answers = iter(scores["predictions"])
+    right = []
+    for item in folder.files:
+        if item.name in unreadable:
+            right.append(False)
+        else:
+            answer = next(answers)
+            right.append(answer["predicted"] == answer["label"])
+    return np.array(right, dtype=bool)
 
 
-def compare_with_first(results: list[dict], answers: list[dict]) -> None:
-    """Add to every result after the first an "against_first" entry: on the same images (the
-    test set, each folder and method), how many only it got right, only the first, and the exact
-    McNemar p-value (metrics.paired_test)."""
-    if not results:
-        return
-    first = results[0]
-    name = f"{first['model']}/{first['precision']}" + ("+mirror" if first.get("mirror_average") else "") + f" ({first['path']})"
+def _label(result: dict) -> str:
+    return (f"{result['model']}/{result['precision']}" + ("+mirror" if result.get("mirror_average") else "")
+            + f" ({result['path']})")
 
-    def paired(mine, theirs) -> dict:
-        test = metrics.paired_test(mine, theirs)
-        return {"only_this": test["only_a"], "only_first": test["only_b"], "p_value": test["p_value"]}
 
-    for result, mine in zip(results[1:], answers[1:]):
-        comparison = {"against": name}
-        if "clean" in mine and "clean" in answers[0]:
-            comparison["clean"] = paired(mine["clean"], answers[0]["clean"])
-        comparison["folders"] = {folder: {method: paired(right, answers[0][folder][method])
+def compare_with_reference(results: list[dict], answers: list[dict]) -> None:
+    """Add to every result but the first a "compared_with" entry: on the same images (the test
+    set, each folder and method), how many only it got right, only the reference, and the exact
+    McNemar p-value (metrics.paired_test). The reference is the first result at the same
+    precision (so model B int8 is compared with model A int8, not A fp32), or the very first
+    when it is itself the first at its precision (then: int8 against fp32)."""
+    for i, (result, mine) in enumerate(zip(results, answers)):
+        if i == 0:
+            continue
+        same = [j for j, other in enumerate(results)
+                if (other["precision"], other.get("mirror_average")) == (result["precision"], result.get("mirror_average"))]
+        reference = same[0] if same[0] != i else 0
+        theirs = answers[reference]
+        comparison = {"reference": _label(results[reference]), "reference_index": reference}
+        if "clean" in mine and "clean" in theirs:
+            comparison["clean"] = metrics.paired_test(mine["clean"], theirs["clean"])
+        comparison["folders"] = {folder: {method: metrics.paired_test(right, theirs["folders"][folder][method])
                                           for method, right in methods.items()}
-                                 for folder, methods in mine.items() if folder != "clean"}
-        result["against_first"] = comparison
+                                 for folder, methods in mine.get("folders", {}).items()}
+        result["compared_with"] = comparison

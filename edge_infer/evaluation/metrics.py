@@ -28,20 +28,31 @@ def wilson_interval(right: int, total: int, z: float = 1.96) -> list[float] | No
     return [0.0 if right == 0 else max(0.0, centre - half), 1.0 if right == total else min(1.0, centre + half)]
 
 
-def paired_test(right_a, right_b) -> dict:
-    """Two models on the same images: how many only A got right, only B, and the exact McNemar
-    p-value (two-sided binomial test on those discordant images, chance = a fair coin).
+def paired_test(right_this, right_reference) -> dict:
+    """Two models on the same images: how many only this one got right, only the reference, and
+    the exact McNemar p-value (two-sided binomial test on those discordant images: if both models
+    were equally accurate, each would be a fair coin's toss).
 
-    A small p (say < 0.05) says the difference is unlikely to be luck of the draw of images; a
+    A small p (say < 0.05) says so uneven a split is unlikely to be luck of the draw of images; a
     large one says these images cannot tell the two models apart."""
-    right_a, right_b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
-    if right_a.shape != right_b.shape:
-        raise ValueError(f"paired test needs the same images: {right_a.shape} vs {right_b.shape}")
-    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
-    differing = only_a + only_b
-    tail = sum(math.comb(differing, k) for k in range(min(only_a, only_b) + 1))
-    p_value = min(1.0, 2 * tail / 2 ** differing) if differing else 1.0
-    return {"only_a": only_a, "only_b": only_b, "p_value": p_value}
+    right_this, right_reference = np.asarray(right_this, dtype=bool), np.asarray(right_reference, dtype=bool)
+    if right_this.shape != right_reference.shape:
+        raise ValueError(f"paired test needs the same images: {right_this.shape} vs {right_reference.shape}")
+    only_this = int((right_this & ~right_reference).sum())
+    only_reference = int((right_reference & ~right_this).sum())
+    return {"only_this": only_this, "only_reference": only_reference,
+            "p_value": _two_sided_sign_test(only_this, only_reference)}
+
+
+def _two_sided_sign_test(a: int, b: int) -> float:
+    """2 P(X <= min(a, b)) for X ~ Binomial(a + b, 1/2), capped at 1; in logs, so it stays fast
+    and finite for tens of thousands of images."""
+    n = a + b
+    if n == 0:
+        return 1.0
+    log_total = math.lgamma(n + 1) - n * math.log(2)
+    tail = sum(math.exp(log_total - math.lgamma(k + 1) - math.lgamma(n - k + 1)) for k in range(min(a, b) + 1))
+    return min(1.0, 2 * tail)
 
 
 def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
