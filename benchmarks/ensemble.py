@@ -28,7 +28,7 @@ from edge_infer.datasets import load_split, to_model_input  # noqa: E402
 from edge_infer.evaluation.benchmark import store_under_key  # noqa: E402
 from edge_infer.evaluation.evaluate import EvaluationError, read_labelled_folder  # noqa: E402
 from edge_infer.evaluation.metrics import base_name_starts, paired_test  # noqa: E402
-from edge_infer.formats import p_value_text  # noqa: E402
+from edge_infer.formats import p_value_text, render_table  # noqa: E402
 from edge_infer.loading import LoadPool  # noqa: E402
 from edge_infer.runtime import ModelError  # noqa: E402
 from train import photo_pool  # noqa: E402
@@ -92,16 +92,14 @@ def main() -> int:
     except (EvaluationError, ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    width = max(len(row) for row in table)
-    print(" " * width, " ".join(f"{name:>14s}" for name in sets))
-    for row, scores in table.items():
-        print(f"{row:{width}s}", " ".join("             -" if v is None else f"{v:14.2%}" for v in scores.values()))
+    accuracy_rows = [[row] + ["-" if v is None else f"{v:.2%}" for v in scores.values()] for row, scores in table.items()]
+    paired_rows = [[row] + ["-" if not len(sets[name][1]) else
+                            f"+{t['only_this']}/-{t['only_reference']} p={p_value_text(t['p_value'])}"
+                            for name, t in tests.items()] for row, tests in against_first.items()]
+    header = [""] + list(sets)
+    print(render_table(accuracy_rows, header, align_right=range(1, len(header))), end="")
     print(f"\nagainst {args.model[0]}: images right only here / only there, exact McNemar p (same images)")
-    for row, tests in against_first.items():
-        cells = ["-" if not len(sets[name][1]) else
-                 f"+{t['only_this']}/-{t['only_reference']} p={p_value_text(t['p_value'])}"
-                 for name, t in tests.items()]
-        print(f"{row:{width}s}", " ".join(f"{cell:>{max(14, len(cell))}s}" for cell in cells))
+    print(render_table(paired_rows, header, align_right=range(1, len(header))))
     if args.json:
         images = {name: int(len(labels)) for name, (_, labels) in sets.items()}
         store_under_key(args.json, args.key, {"models": args.model, "images": images, "accuracy": table,
