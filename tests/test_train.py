@@ -296,3 +296,27 @@ def test_a_teacher_that_answers_logits_is_refused(tmp_path):
     keras.Model(inputs, logits).save(tmp_path / "model.keras")
     with pytest.raises(distill.TeacherError, match="probabilities"):
         distill.load_teachers([tmp_path], (28, 28, 1), 10)
+
+
+def test_shipped_models_and_onnx_files_teach_through_onnxruntime(tmp_path):
+    import tensorflow as tf
+
+    from edge_infer.runtime import MODELS_DIR, OnnxModel, sha256_file
+    from train import distill
+
+    teachers = distill.load_teachers(["model3", MODELS_DIR / "model1.int8.onnx"], (28, 28, 1), 10)
+    assert teachers.records == [
+        {"file": str(MODELS_DIR / "model3.onnx"), "sha256": sha256_file(MODELS_DIR / "model3.onnx")},  # a name: fp32
+        {"file": str(MODELS_DIR / "model1.int8.onnx"), "sha256": sha256_file(MODELS_DIR / "model1.int8.onnx")}]
+    images = np.random.default_rng(2).random((6, 28, 28, 1), dtype=np.float32)
+    labels = np.eye(10, dtype=np.float32)[[0, 1, 2, 3, 4, 5]]
+    batches = distill.with_teachers(tf.data.Dataset.from_tensors((images, labels)), teachers.models, 0.75)
+    _, targets = next(iter(batches))
+    mean = (OnnxModel("model3", "fp32").predict_batched(images) + OnnxModel("model1", "int8").predict_batched(images)) / 2
+    np.testing.assert_allclose(targets.numpy(), 0.25 * labels + 0.75 * mean, atol=1e-6)
+
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(distill.TeacherError, match=r"^teacher .*broken.onnx: onnxruntime cannot load it"):
+        distill.load_teachers([tmp_path / "broken.onnx"], (28, 28, 1), 10)
+    with pytest.raises(distill.TeacherError, match="no such model file"):
+        distill.load_teachers(["no-such-model"], (28, 28, 1), 10)

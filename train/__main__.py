@@ -65,8 +65,9 @@ def main(argv=None) -> int:
     parser.add_argument("--widths", type=_widths, help="robust only: channels per stage, e.g. 40,80,112")
     parser.add_argument("--block", choices=BLOCKS,
                         help="robust only: Conv-BN-ReLU blocks (default) or depthwise-separable ones")
-    parser.add_argument("--teacher", action="append", metavar="RUN|MODEL.keras",
-                        help="distil: mix this trained model's answers into the targets (repeat for an ensemble)")
+    parser.add_argument("--teacher", action="append", metavar="RUN|FILE|NAME",
+                        help="distil: mix this trained model's answers into the targets (a run folder, a .keras or "
+                             ".onnx file, or a shipped model's name; repeat for an ensemble)")
     parser.add_argument("--teacher-weight", type=float, metavar="W",
                         help="the teachers' share of each target (default 0.7)")
     parser.add_argument("--quiet", action="store_true")
