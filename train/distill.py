@@ -26,10 +26,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 import keras
+import numpy as np
 import tensorflow as tf
+
+from edge_infer.runtime import ModelError, OnnxModel, resolve_model, shipped_names
 
 
 class TeacherError(Exception):
@@ -44,8 +45,6 @@ def teacher_file(given: str | os.PathLike) -> Path:
         path = path / "model.keras"
     if path.is_file():
         return path
-    from edge_infer.runtime import ModelError, resolve_model, shipped_names
-
     if str(given) in shipped_names():
         try:
             return resolve_model(str(given), "fp32")[0]
@@ -57,8 +56,6 @@ def teacher_file(given: str | os.PathLike) -> Path:
 
 def _onnx_teacher(path: Path, num_classes: int):
     """An ONNX model as a teacher: called on a batch tensor inside tf.data, answers a tensor."""
-    from edge_infer.runtime import ModelError, OnnxModel
-
     try:
         model = OnnxModel(str(path), threads=1)  # the student's step has the cores
     except ModelError as exc:
