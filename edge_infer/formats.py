@@ -189,7 +189,8 @@ def evaluation_tables(results: Sequence[dict]) -> str:
     return text
 
 
-def _interval(scores: dict) -> str:
+def interval_text(scores: dict) -> str:
+    """A scores dict's 95 % accuracy interval as "69.9-91.1" (percent), or "-" when it has none."""
     bounds = scores.get("accuracy_interval")
     return f"{percent(bounds[0])}-{percent(bounds[1])}" if bounds else "-"
 
@@ -207,7 +208,7 @@ def _uncertainty_table(results: Sequence[dict], labels: list[str], folders: list
             if not scores:
                 continue
             rows.append([label, name, str(scores.get("images", "-")), percent(scores.get("accuracy")),
-                         _interval(scores), reference if paired else "",
+                         interval_text(scores), reference if paired else "",
                          f"+{paired['only_this']} / -{paired['only_reference']}" if paired else "",
                          p_value_text(paired["p_value"]) if paired else ""])
     if not rows:

@@ -94,11 +94,13 @@ def load_teachers(paths, input_shape: tuple[int, ...], num_classes: int, bfloat1
             model = _onnx_teacher(path, num_classes)  # OnnxModel checks the (N, 28, 28, 1) -> classes interface
         else:
             model = _keras_teacher(path, input_shape, num_classes)
+            if bfloat16:
+                model = _bfloat16_copy(model)
         probe = keras.ops.convert_to_numpy(model(tf.zeros((1, *input_shape)), training=False))
         if probe.shape[-1] != num_classes or probe.min() < 0 or abs(float(probe.sum()) - 1.0) > 1e-3:
             raise TeacherError(f"teacher {path}: does not answer {num_classes} probabilities (a softmax output); "
                                f"its answers sum to {float(probe.sum()):.3g}")
-        teachers.models.append(_bfloat16_copy(model) if bfloat16 and path.suffix != ".onnx" else model)
+        teachers.models.append(model)
         teachers.records.append({"file": str(path.resolve()), "sha256": digest})
     return teachers
 

@@ -19,6 +19,7 @@ from ..datasets import to_model_input
 from ..classifier import Classifier
 from ..loading import LoadPool
 from ..files import InputFile
+from ..formats import variant
 from ..preprocess import robust
 
 
@@ -227,8 +228,7 @@ def right_per_file(scores: dict, folder: LabelledFolder) -> np.ndarray:
 
 
 def _label(result: dict) -> str:
-    return (f"{result['model']}/{result['precision']}" + ("+mirror" if result.get("mirror_average") else "")
-            + f" ({result['path']})")
+    return f"{result['model']}/{variant(result)} ({result['path']})"
 
 
 def compare_with_reference(results: list[dict], answers: list[dict]) -> None:
@@ -240,8 +240,7 @@ def compare_with_reference(results: list[dict], answers: list[dict]) -> None:
     for i, (result, mine) in enumerate(zip(results, answers)):
         if i == 0:
             continue
-        same = [j for j, other in enumerate(results)
-                if (other["precision"], other.get("mirror_average")) == (result["precision"], result.get("mirror_average"))]
+        same = [j for j, other in enumerate(results) if variant(other) == variant(result)]
         reference = same[0] if same[0] != i else 0
         theirs = answers[reference]
         comparison = {"reference": _label(results[reference]), "reference_index": reference}

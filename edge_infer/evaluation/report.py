@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..classes import CLASS_NAMES
-from ..formats import percent, variant
+from ..formats import interval_text, percent, variant
 from ..files import ImageError, open_image
 from ..preprocess import flatten_on_white, normalise_mode
 from ..runtime import DEFAULT_MODEL, load_manifest
@@ -353,7 +353,7 @@ def models_section(results: list[dict], manifest: dict, latencies: dict | None) 
         for folder in folders:
             scores = (r.get("folders") or {}).get(folder) or {}
             robust = scores.get("robust") or {}
-            cells += [f'<span title="{e(_interval_text(robust))}">{percent(robust.get("accuracy"))}</span>',
+            cells += [f'<span title="{e(_interval_title(robust))}">{percent(robust.get("accuracy"))}</span>',
                       f'<span class="muted">{percent((scores.get("plain") or {}).get("accuracy"))}</span>']
         if show_latency:
             p50 = latencies.get((r["model"], r["precision"]))
@@ -373,11 +373,9 @@ images cannot tell 83 % from 77 %.</p>{notes}
 </section>"""
 
 
-def _interval_text(scores: dict) -> str:
-    bounds = scores.get("accuracy_interval")
-    if not bounds:
-        return ""
-    return f"95 % interval {percent(bounds[0])}-{percent(bounds[1])} % of {scores.get('images', '?')} images"
+def _interval_title(scores: dict) -> str:
+    bounds = interval_text(scores)
+    return "" if bounds == "-" else f"95 % interval {bounds} % of {scores.get('images', '?')} images"
 
 
 def training_section(runs: TrainingRuns | None) -> str:
