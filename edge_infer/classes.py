@@ -13,4 +13,5 @@ CLASS_NAMES = (
     "Ankle boot",
 )
 NUM_CLASSES = len(CLASS_NAMES)
+FOOTWEAR = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
 IMAGE_SIZE = 28

@@ -38,6 +38,8 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
            + (f" of the classes {', '.join(CLASS_NAMES[i] for i in recipe['corruption_mix_classes'])}"
               if recipe.get("corruption_mix_classes") else "")
            if recipe.get("corruption_mix") else "")
+        + (f", {recipe['footwear_pairs']:.0%} of the shoes' photo round trips showing a pair"
+           if recipe.get("footwear_pairs") else "")
         + (", augmentation eased over the last 30% of epochs" if recipe.get("final_augment_strength", 1) < 1 else ""),
     ]
     if run.get("teachers"):

@@ -264,3 +264,11 @@ def test_the_card_of_a_distilled_model_names_its_teachers():
     assert "- distilled: 70% of every target (before label smoothing) is the mean answer of 2 trained models" in card
     assert "`/runs/v11/robust/model.keras` (sha256 cdcdcdcdcdcd)" in card
     assert "distilled" not in model_card("robust", "ours", {"recipe": {}}, [], 1, "conv")
+
+
+def test_the_card_says_how_many_shoes_were_shown_as_pairs():
+    from export.card import model_card
+
+    card = model_card("robust", "ours", {"recipe": {"augment": "photo", "footwear_pairs": 0.5}}, [], 1, "conv")
+    assert "50% of the shoes' photo round trips showing a pair" in card
+    assert "pair" not in model_card("robust", "ours", {"recipe": {"augment": "photo"}}, [], 1, "conv")

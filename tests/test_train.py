@@ -93,8 +93,11 @@ def test_a_users_labelled_photos_are_mixed_into_training(tiny_dataset, tmp_path)
     (photos / "labels.csv").write_text("file,class_index\n" + "".join(f"{i}.jpg,{i % 2}\n" for i in range(6)))
     out = tmp_path / "with_photos"
     assert main(["--model", "robust", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out),
-                 "--widths", "8,8,8", "--photos", str(photos), "--quiet", "--no-download"]) == 0
+                 "--widths", "8,8,8", "--photos", str(photos), "--footwear-pairs", "0.5", "--quiet",
+                 "--no-download"]) == 0
     run = json.loads((out / "run.json").read_text())
+    assert run["recipe"]["footwear_pairs"] == 0.5
+    assert len(list((tmp_path / ".cache").glob("roundtrip-*-pair-1-*.npy"))) == 1  # the pairs were rendered
     assert run["photos"]["photos"] == 6 and run["photos"]["per_class"][:2] == [3, 3]
     assert run["photos"]["samples"] == 6 * 10  # three photos a class, repeated up to the cap of 10
     assert run["train_images"] == 240 + 60
@@ -134,6 +137,9 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     (["--model", "robust", "--teacher-weight", "0.5"], "--teacher-weight needs --teacher"),
     (["--model", "robust", "--teacher", "t", "--teacher-weight", "1.5"], "--teacher-weight must be above 0"),
     (["--model", "all", "--teacher", "t"], "--teacher applies to one model"),
+    (["--model", "robust", "--footwear-pairs", "2"], "--footwear-pairs must be between 0 and 1"),
+    (["--model", "robust", "--augment", "basic", "--footwear-pairs", "0.5"], "--footwear-pairs needs the photo"),
+    (["--model", "model2", "--footwear-pairs", "0.5"], "--footwear-pairs needs the photo"),
 ])
 def test_bad_options_are_usage_errors(args, message, capsys):
     from train.__main__ import main

@@ -57,6 +57,9 @@ def main(argv=None) -> int:
                         help="override the share of heavy images given an AugMix-style corruption mixture")
     parser.add_argument("--corruption-mix-classes", type=_classes, metavar="CLASSES",
                         help="give corruption mixtures only to these classes (indices or names, e.g. 0,1,2,3,4,6)")
+    parser.add_argument("--footwear-pairs", type=float, metavar="P",
+                        help="photograph this share of the shoes as pairs (side by side, often from above) "
+                             "in the photo round trip")
     parser.add_argument("--photos", metavar="DIR|NPZ|pool|none",
                         help="labelled real photos to mix into training: a folder with labels.csv "
                              "(file,class_index), a pool .npz, 'pool' (the shipped phone-photo pool) or 'none'")
@@ -105,6 +108,13 @@ def main(argv=None) -> int:
         if not overrides.get("corruption_mix", recipe_mix):
             parser.error("--corruption-mix-classes needs corruption mixing: give --corruption-mix P too")
         overrides["corruption_mix_classes"] = args.corruption_mix_classes
+    if args.footwear_pairs is not None:
+        if not 0.0 <= args.footwear_pairs <= 1.0:
+            parser.error("--footwear-pairs must be between 0 and 1")
+        augment = args.augment or ("photo" if args.model == "all" else REGISTRY[args.model].recipe.augment)
+        if args.footwear_pairs > 0 and augment != "photo":
+            parser.error("--footwear-pairs needs the photo round trip: a model trained with --augment photo")
+        overrides["footwear_pairs"] = args.footwear_pairs
     if args.photos_fraction is not None:
         if not 0.0 < args.photos_fraction <= 1.0:
             parser.error("--photos-fraction must be above 0 and at most 1")

@@ -16,13 +16,13 @@ from PIL import Image, ImageFilter
 
 
 def render_listing_photo(image28: np.ndarray, rng: np.random.Generator) -> Image.Image:
-    """One uint8 28x28 image (bright object on black) to an RGB photo-like PIL image."""
-    alpha28 = Image.fromarray(np.asarray(image28, dtype=np.uint8), "L")
+    """One uint8 28x28 image (bright object on black; any shape, e.g. a `footwear_pair`) to an RGB
+    photo-like PIL image."""
     width = int(rng.integers(64, 360))
     height = int(width * rng.uniform(0.75, 1.35))
     object_side = int(min(width, height) * rng.uniform(0.45, 0.95))
     angle = float(rng.uniform(-12, 12))
-    alpha = alpha28.resize((object_side, object_side), Image.Resampling.BICUBIC)
+    alpha = _scaled(image28, object_side)
     alpha = alpha.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
     slack_x = max(0, width - alpha.width)
     slack_y = max(0, height - alpha.height)
@@ -41,6 +41,59 @@ def render_listing_photo(image28: np.ndarray, rng: np.random.Generator) -> Image
     mask[offset[1] : offset[1] + patch.shape[0], offset[0] : offset[0] + patch.shape[1]] = patch
     photo = canvas * (1.0 - mask[..., None]) + garment * mask[..., None]
     return _through_camera(photo, rng, noise=(0.0, 6.0), blur=1.2, min_quality=40)
+
+
+def _scaled(image: np.ndarray, side: int) -> Image.Image:
+    """A uint8 silhouette as a PIL image whose longer side is `side` (a 28x28 one: side x side)."""
+    alpha = Image.fromarray(np.asarray(image, dtype=np.uint8), "L")
+    scale = side / max(alpha.size)
+    size = (max(1, round(alpha.width * scale)), max(1, round(alpha.height * scale)))
+    return alpha.resize(size, Image.Resampling.BICUBIC)
+
+
+PAIR_VIEWS = ("above", "side")
+
+
+def footwear_pair(image28: np.ndarray, rng: np.random.Generator, view: str | None = None) -> np.ndarray:
+    """One Fashion-MNIST shoe (a single shoe, side view) as a pair, the way sellers photograph shoes.
+
+    Six times in ten from above: two shoes side by side, turned upright (the side view's outline
+    stands in for the sole's, which Fashion-MNIST does not have), the second mirrored like a right
+    foot. Otherwise from the side: the second shoe behind the first and a little above it. `view`
+    forces one of PAIR_VIEWS. Returns a uint8 silhouette (bright on black) cropped to the pair.
+    """
+    shoe = Image.fromarray(np.asarray(image28, dtype=np.uint8), "L").resize((56, 56), Image.Resampling.BICUBIC)
+    if view is None:
+        view = PAIR_VIEWS[int(rng.random() >= 0.6)]
+    if view == "above":
+        turn = float(rng.uniform(75, 105) * rng.choice([-1, 1]))
+        first = _cropped(shoe.rotate(turn + float(rng.uniform(-8, 8)), Image.Resampling.BICUBIC, expand=True))
+        second = _cropped(shoe.rotate(turn + float(rng.uniform(-8, 8)), Image.Resampling.BICUBIC, expand=True)
+                          .transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+        dx = first.width + int(rng.uniform(-0.1, 0.25) * first.width)
+        dy = int(rng.uniform(-0.15, 0.15) * first.height)
+    else:
+        first = second = _cropped(shoe)
+        dx = int(rng.uniform(-0.2, 0.2) * first.width)
+        dy = -int(rng.uniform(0.25, 0.6) * first.height)
+    return _overlaid(np.asarray(first), np.asarray(second), dx, dy)
+
+
+def _cropped(alpha: Image.Image) -> Image.Image:
+    box = alpha.getbbox()
+    return alpha.crop(box) if box else alpha
+
+
+def _overlaid(first: np.ndarray, second: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """Two silhouettes on one canvas, `second` offset by (dx, dy) from `first`; the brighter pixel wins."""
+    left, top = min(0, dx), min(0, dy)
+    width = max(first.shape[1], dx + second.shape[1]) - left
+    height = max(first.shape[0], dy + second.shape[0]) - top
+    canvas = np.zeros((height, width), dtype=np.uint8)
+    for part, (x, y) in ((first, (-left, -top)), (second, (dx - left, dy - top))):
+        region = canvas[y:y + part.shape[0], x:x + part.shape[1]]
+        np.maximum(region, part, out=region)
+    return canvas
 
 
 def _through_camera(photo: np.ndarray, rng: np.random.Generator, noise: tuple[float, float], blur: float,
@@ -67,11 +120,10 @@ def render_floor_photo(image28: np.ndarray, rng: np.random.Generator) -> Image.I
     """A harder, phone-photo rendering: the garment laid on a textured floor or fabric, in a
     colour that may be close to the floor's, sometimes striped, with a soft shadow, and
     sometimes running off the edge of the frame. Used only in training."""
-    alpha28 = Image.fromarray(np.asarray(image28, dtype=np.uint8), "L")
     width = int(rng.integers(96, 320))
     height = int(width * rng.uniform(0.75, 1.35))
     object_side = int(min(width, height) * rng.uniform(0.6, 1.15))
-    alpha = alpha28.resize((object_side, object_side), Image.Resampling.BICUBIC)
+    alpha = _scaled(image28, object_side)
     alpha = alpha.rotate(float(rng.uniform(-20, 20)), resample=Image.Resampling.BICUBIC, expand=True)
     offset = (int(rng.integers(min(0, width - alpha.width), max(1, width - alpha.width + 1))),
               int(rng.integers(min(0, height - alpha.height), max(1, height - alpha.height + 1))))

@@ -37,6 +37,7 @@ class Recipe:
     heavy_fraction: float = 1.0  # share of images augmented photo-style; the rest get flip, shift, erasing
     corruption_mix: float = 0.0  # share of heavy images (of corruption_mix_classes) replaced by an AugMix-style mixture
     corruption_mix_classes: tuple[int, ...] | None = None  # only these classes get mixtures (None: all)
+    footwear_pairs: float = 0.0  # share of the shoes whose photo round trip shows a pair (train.roundtrip)
     photos: str | None = None  # labelled real photos mixed into training: "pool" (train/photo_pool), a folder or .npz
     photos_fraction: float = 1.0  # share of the photos' photographers used (learning curves)
     photos_per_class: int = 1500  # each class's photos are repeated towards this many samples per epoch

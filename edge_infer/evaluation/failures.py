@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..classes import CLASS_NAMES
+from ..classes import CLASS_NAMES, FOOTWEAR
 from ..preprocess import find_object, flatten_on_white, normalise_mode, to_uint8_image
 
 KINDS = ("frame_filled", "background_left", "low_contrast", "footwear", "said_bag", "near_miss", "segmented")
@@ -33,7 +33,6 @@ KINDS = ("frame_filled", "background_left", "low_contrast", "footwear", "said_ba
 _FRAME_FILLED = 0.8
 _CORNER_LEVEL = 0.15  # mean of the 28x28's four 3x3 corners above this: background left in
 _LOW_CONTRAST = 40.0  # grey levels between garment and background
-_FOOTWEAR = (5, 7, 9)
 _BAG = 8
 
 
@@ -71,7 +70,7 @@ def failure_kinds(image: Image.Image, preprocessed: np.ndarray, truth: int, prob
         "background_left": float(corners.mean()) > _CORNER_LEVEL,
         "low_contrast": abs(garment_level - background) < _LOW_CONTRAST,
         "segmented": mask is not None,
-        "footwear": truth in _FOOTWEAR,
+        "footwear": truth in FOOTWEAR,
         "said_bag": int(order[0]) == _BAG and truth != _BAG,
         "near_miss": len(order) > 1 and int(order[1]) == truth,
     }
