@@ -48,12 +48,13 @@ def labelled_sets(folders: list[Path], prefixes: list[str]) -> dict[str, tuple[n
         arrays = np.stack([item.array if item.array is not None else np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
                            for item in loaded])
         labels = np.where([item.array is None for item in loaded], -1, labelled.labels)
-        sets[folder.name] = (arrays, labels)
+        key = folder.name if folder.name not in sets else str(folder)  # two folders named "shifted"
+        sets[key] = (arrays, labels)
         names = [item.name for item in labelled.files]
         for prefix in prefixes:
             keep = np.array(base_name_starts(names, prefix))
             if keep.any():
-                sets[f"{folder.name} {prefix}"] = (arrays[keep], labels[keep])
+                sets[f"{key} {prefix}"] = (arrays[keep], labels[keep])
     return sets
 
 

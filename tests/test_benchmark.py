@@ -240,3 +240,21 @@ def test_the_ensemble_script_scores_the_mean_of_the_members_answers():
     assert against_first["model3"]["noise"] == paired_test(right["model3"], right["model1"])
     mean_right = mean.argmax(1) == labels
     assert against_first["mean of all"]["noise"] == paired_test(mean_right, right["model1"])
+
+
+def test_the_ensemble_script_keeps_two_folders_of_one_name_apart(tmp_path, real_test_set):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import ensemble
+
+    from PIL import Image
+
+    folders = []
+    for parent, count in (("small", 2), ("large", 3)):
+        folder = tmp_path / parent / "shifted"
+        folder.mkdir(parents=True)
+        for i in range(count):
+            Image.new("L", (28, 28), 40 * i).save(folder / f"{i}.png")
+        (folder / "labels.csv").write_text("file,class_index\n" + "".join(f"{i}.png,{i}\n" for i in range(count)))
+        folders.append(folder)
+    sets = ensemble.labelled_sets(folders, [])
+    assert len(sets["shifted"][1]) == 2 and len(sets[str(folders[1])][1]) == 3

@@ -115,3 +115,24 @@ def test_attribution_credits_each_source_and_licence():
         "@twemoji/svg",
     ):
         assert needle in text, needle
+
+
+def _build_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("unseen_build", UNSEEN / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_larger_shifted_set_can_be_built_alone(tiny_dataset, tmp_path, capsys):
+    build = _build_script()
+    out = tmp_path / "listing"
+    assert build.main(["--shifted-only", "3", "--seed", "1", "--out", str(out), "--data-dir", str(tiny_dataset)]) == 0
+    rows = read_labels(out / "shifted" / "labels.csv")
+    assert len(rows) == 30 and all(sum(r["class_index"] == str(c) for r in rows) == 3 for c in range(10))
+    assert sorted(p.name for p in out.iterdir()) == ["shifted"]  # no artwork built, nothing fetched
+    assert len(list((out / "shifted").glob("*.jpg"))) == 30
+    assert build.main(["--shifted-only", "200", "--out", str(out), "--data-dir", str(tiny_dataset)]) == 1
+    assert "has only" in capsys.readouterr().err  # the tiny test set has fewer than 200 of a class

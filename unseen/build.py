@@ -282,7 +282,7 @@ def build_openclipart(out: Path, clipart_dir: Path) -> tuple[list[dict], list[tu
     return rows, credits
 
 
-def build_shifted(out: Path, seed: int, data_dir: str | None) -> list[dict]:
+def build_shifted(out: Path, seed: int, data_dir: str | None, per_class: int = SHIFTED_PER_CLASS) -> list[dict]:
     from edge_infer.datasets import DatasetError, load_split
     from train.photo_style import render_listing_photo
 
@@ -294,9 +294,9 @@ def build_shifted(out: Path, seed: int, data_dir: str | None) -> list[dict]:
     picked = []
     for class_index in range(len(CLASS_NAMES)):
         candidates = np.flatnonzero(test.labels == class_index)
-        if len(candidates) < SHIFTED_PER_CLASS:
+        if len(candidates) < per_class:
             raise SourceError(f"Fashion-MNIST test set has only {len(candidates)} images of class {class_index}")
-        picked.extend(int(i) for i in rng.choice(candidates, SHIFTED_PER_CLASS, replace=False))
+        picked.extend(int(i) for i in rng.choice(candidates, per_class, replace=False))
     folder = out / "shifted"
     rows, names = [], set()
     for index in sorted(picked):
@@ -396,8 +396,21 @@ def main(argv: list[str] | None = None) -> int:
         "--twemoji-dir", type=Path, help=f"an installed {TWEMOJI_NPM} package folder to use instead of running npm"
     )
     parser.add_argument("--data-dir", help="Fashion-MNIST folder (default: where edge_infer.datasets looks)")
+    parser.add_argument("--shifted-only", type=int, metavar="PER_CLASS",
+                        help="build only shifted/, with this many test images per class (a larger set to "
+                             "measure with, e.g. --shifted-only 200 --seed 1 --out /tmp/listing2000)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    if args.shifted_only is not None:
+        if args.shifted_only < 1:
+            parser.error("--shifted-only needs at least one image per class")
+        try:
+            rows = build_shifted(out, args.seed, args.data_dir, args.shifted_only)
+        except SourceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(summary(f"shifted (seed {args.seed})", rows), flush=True)
+        return 0
     try:
         noto_rows = build_noto(out, args.font)
         print(summary("noto", noto_rows), flush=True)
