@@ -258,3 +258,55 @@ def test_the_ensemble_script_keeps_two_folders_of_one_name_apart(tmp_path, real_
         folders.append(folder)
     sets = ensemble.labelled_sets(folders, [])
     assert len(sets["shifted"][1]) == 2 and len(sets[str(folders[1])][1]) == 3
+
+
+def _paired(only_this: int, only_reference: int) -> dict:
+    from edge_infer.evaluation.metrics import _two_sided_sign_test
+
+    return {"only_this": only_this, "only_reference": only_reference,
+            "p_value": _two_sided_sign_test(only_this, only_reference)}
+
+
+def _decide_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import decide
+
+    return decide
+
+
+def test_a_candidate_ships_when_it_wins_on_phone_photos_and_loses_nowhere_beyond_luck():
+    decide = _decide_module()
+    sets = {name: _paired(5, 5) for name in decide.GUARD}
+    sets["realdev cds"], sets["pool hold-out"] = _paired(17, 7), _paired(25, 15)  # each p > 0.05, together 0.017
+    sets["listing2000"] = _paired(34, 54)  # p 0.04 alone, 0.25 after Holm over six guards
+    result = decide.decision(sets)
+    assert result["gain"]["only_this"] == 42 and result["gain"]["p_value"] < 0.05 and result["better"]
+    assert result["guards"]["listing2000"]["holm_p"] == pytest.approx(6 * sets["listing2000"]["p_value"])
+    assert not result["guards"]["listing2000"]["loss"] and result["ships"]
+
+    sets["listing2000"] = _paired(20, 80)  # a loss no correction explains away
+    result = decide.decision(sets)
+    assert result["guards"]["listing2000"]["loss"] and not result["ships"]
+    sets["listing2000"] = _paired(80, 20)  # as uneven, but a gain: never a loss
+    assert decide.decision(sets)["ships"]
+    sets["realdev cds"] = _paired(7, 7)
+    assert not decide.decision(sets)["better"]  # the phone-photo gain is no longer shown
+
+
+def test_decide_reads_an_ensemble_comparison_and_exits_by_its_verdict(tmp_path, capsys):
+    decide = _decide_module()
+    winning = {name: _paired(5, 5) for name in decide.GUARD} | {"realdev cds": _paired(30, 5)}
+    losing = winning | {"unseen": _paired(0, 30)}
+    results = tmp_path / "ensemble.json"
+    results.write_text(json.dumps({
+        "good": {"models": ["robust", "cand.onnx"], "against_first": {"cand.onnx": winning}},
+        "bad": {"models": ["robust", "cand.onnx"], "against_first": {"cand.onnx": losing}},
+        "thin": {"models": ["robust", "cand.onnx"], "against_first": {"cand.onnx": {"clean": _paired(1, 1)}}}}))
+    assert decide.main([str(results), "good"]) == 0 and capsys.readouterr().out.strip().endswith("ships")
+    assert decide.main([str(results), "bad"]) == 1
+    out = capsys.readouterr().out
+    assert "LOSS" in out and out.strip().endswith("does not ship")
+    assert decide.main([str(results), "missing"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {results} [missing]: missing not found"
+    assert decide.main([str(results), "thin"]) == 2
+    assert "no paired result for realdev cds, pool hold-out" in capsys.readouterr().err

@@ -125,3 +125,29 @@ def test_paired_test_stays_finite_and_fast_on_a_large_test_set():
     assert metrics.paired_test(right, ~right)["p_value"] == pytest.approx(1.0)
     lopsided = metrics.paired_test(right, np.zeros_like(right))
     assert lopsided == {"only_this": 10_000, "only_reference": 0, "p_value": 0.0}  # underflows to exactly 0
+
+
+def test_pooled_paired_test_sums_disjoint_sets_before_testing():
+    first = {"only_this": 10, "only_reference": 2, "p_value": 0.04}
+    second = {"only_this": 3, "only_reference": 5, "p_value": 0.7}
+    pooled = metrics.pooled_paired_test([first, second])
+    assert pooled == {"only_this": 13, "only_reference": 7, "p_value": pytest.approx(metrics._two_sided_sign_test(13, 7))}
+    assert metrics.pooled_paired_test([]) == {"only_this": 0, "only_reference": 0, "p_value": 1.0}
+
+
+def test_holm_multiplies_the_smallest_p_by_the_number_of_tests_and_stays_monotone():
+    adjusted = metrics.holm_adjusted({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.5})
+    # sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1: 0.04, 0.09, 0.08 -> 0.09 (never below an earlier one), 0.5
+    assert adjusted == pytest.approx({"a": 0.04, "c": 0.09, "b": 0.09, "d": 0.5})
+    assert metrics.holm_adjusted({"only": 0.03}) == {"only": 0.03}  # one test: nothing to adjust
+    assert metrics.holm_adjusted({"a": 0.4, "b": 0.45}) == {"a": 0.8, "b": 0.8}
+    assert metrics.holm_adjusted({}) == {}
+
+
+@given(st.dictionaries(st.text(max_size=3), st.floats(0.0, 1.0), max_size=8))
+def test_holm_never_lowers_a_p_value_and_keeps_the_order(p_values):
+    adjusted = metrics.holm_adjusted(p_values)
+    assert set(adjusted) == set(p_values)
+    assert all(p_values[name] <= adjusted[name] <= 1.0 for name in p_values)
+    ranked = sorted(p_values, key=p_values.get)
+    assert all(adjusted[a] <= adjusted[b] for a, b in zip(ranked, ranked[1:]))
