@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_infer.classes import FOOTWEAR
 from edge_infer.files import write_atomic
 from edge_infer.preprocess import PREPROCESS_VERSION, robust
-
-from edge_infer.classes import FOOTWEAR
 
 from .photo_style import footwear_pair, render_floor_photo, render_listing_photo
 
