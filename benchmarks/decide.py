@@ -40,6 +40,7 @@ def decision(paired: dict[str, dict], gain=GAIN, guard=GUARD, level: float = LEV
     missing = [name for name in dict.fromkeys((*gain, *guard)) if name not in paired]
     if missing:
         raise ValueError(f"no paired result for {', '.join(missing)} (have: {', '.join(paired)})")
+    gain, guard = tuple(dict.fromkeys(gain)), tuple(dict.fromkeys(guard))  # a set named twice counts once
     gained = pooled_paired_test([paired[name] for name in gain])
     adjusted = holm_adjusted({name: paired[name]["p_value"] for name in guard})
     guards = {name: {**paired[name], "holm_p": adjusted[name],
@@ -60,12 +61,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         comparison = json.loads(args.results.read_text())[args.key]
+        if not args.candidate and len(comparison["models"]) < 2:
+            raise ValueError(f"[{args.key}] compares no candidate with {comparison['models'][0]}")
         candidate = args.candidate or comparison["models"][1]
         result = decision(comparison["against_first"][candidate], args.gain or GAIN, args.guard or GUARD)
     except (OSError, ValueError) as exc:
         print(f"error: {args.results}: {exc}", file=sys.stderr)
         return 2
-    except (KeyError, IndexError) as exc:
+    except KeyError as exc:
         print(f"error: {args.results} [{args.key}]: {str(exc).strip(chr(39))} not found", file=sys.stderr)
         return 2
     reference = comparison["models"][0]

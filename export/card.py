@@ -39,7 +39,7 @@ def model_card(name: str, summary: str, run: dict, rows: list[dict], macs: int, 
               if recipe.get("corruption_mix_classes") else "")
            if recipe.get("corruption_mix") else "")
         + (f", {recipe['footwear_pairs']:.0%} of the shoes' photo round trips showing a pair"
-           if recipe.get("footwear_pairs") else "")
+           if recipe.get("footwear_pairs") and recipe.get("augment") == "photo" else "")
         + (", augmentation eased over the last 30% of epochs" if recipe.get("final_augment_strength", 1) < 1 else ""),
     ]
     if run.get("teachers"):

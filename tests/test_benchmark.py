@@ -261,10 +261,9 @@ def test_the_ensemble_script_keeps_two_folders_of_one_name_apart(tmp_path, real_
 
 
 def _paired(only_this: int, only_reference: int) -> dict:
-    from edge_infer.evaluation.metrics import _two_sided_sign_test
+    from edge_infer.evaluation.metrics import _discordant_test
 
-    return {"only_this": only_this, "only_reference": only_reference,
-            "p_value": _two_sided_sign_test(only_this, only_reference)}
+    return _discordant_test(only_this, only_reference)
 
 
 def _decide_module():

@@ -272,3 +272,5 @@ def test_the_card_says_how_many_shoes_were_shown_as_pairs():
     card = model_card("robust", "ours", {"recipe": {"augment": "photo", "footwear_pairs": 0.5}}, [], 1, "conv")
     assert "50% of the shoes' photo round trips showing a pair" in card
     assert "pair" not in model_card("robust", "ours", {"recipe": {"augment": "photo"}}, [], 1, "conv")
+    no_round_trip = {"recipe": {"augment": "basic", "footwear_pairs": 0.5}}  # nothing was rendered as a pair
+    assert "pair" not in model_card("robust", "ours", no_round_trip, [], 1, "conv")

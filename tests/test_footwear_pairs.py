@@ -22,13 +22,14 @@ def _shoe_box() -> tuple[int, int]:
     return right - left, bottom - top
 
 
-def test_overlaid_places_the_second_silhouette_at_its_offset_and_keeps_the_brighter_pixel():
+def test_overlaid_places_the_second_silhouette_at_its_offset_behind_the_first():
     first = np.full((2, 3), 100, np.uint8)
+    first[1, 0] = 0  # no ink here: the canvas (empty) shows through
     second = np.full((2, 2), 200, np.uint8)
     canvas = photo_style._overlaid(first, second, dx=2, dy=-1)
     expected = np.array([[0, 0, 200, 200],
-                         [100, 100, 200, 200],
-                         [100, 100, 100, 0]], np.uint8)
+                         [100, 100, 100, 200],  # the front shoe hides the brighter one behind it
+                         [0, 100, 100, 0]], np.uint8)
     np.testing.assert_array_equal(canvas, expected)
 
 
@@ -62,12 +63,15 @@ def test_the_renderers_keep_a_pairs_proportions():
     pair = np.zeros((20, 60), np.uint8)
     pair[5:15, 5:55] = 255
     assert photo_style._scaled(pair, 90).size == (90, 30)
-    assert photo_style._scaled(_shoe(), 90).size == (90, 90)  # a 28x28 image as before
+    resized = Image.fromarray(_shoe()).resize((90, 90), Image.Resampling.BICUBIC)
+    assert photo_style._scaled(_shoe(), 90).tobytes() == resized.tobytes()  # a 28x28 image exactly as before
     photo = photo_style.render_listing_photo(pair, np.random.default_rng(0))
     assert isinstance(photo, Image.Image) and photo.mode == "RGB"
 
 
-def test_only_the_drawn_share_of_the_shoes_becomes_pairs(tmp_path):
+def test_only_the_drawn_share_of_the_shoes_becomes_pairs(tmp_path, monkeypatch):
+    import train.roundtrip
+
     labels = np.arange(40) % 10
     images = np.stack([_shoe()] * 40)
     roundtrip = np.zeros((40, 28, 28, 1), np.float32)
@@ -76,8 +80,15 @@ def test_only_the_drawn_share_of_the_shoes_becomes_pairs(tmp_path):
     assert set(labels[changed]) <= set(FOOTWEAR)  # never a garment
     assert 2 <= len(changed) <= 10  # about half of the 12 shoes
     assert not roundtrip.any()  # the input is left alone
+    assert len(list(tmp_path.glob("roundtrip-*-pair-1-*.npy"))) == 1
+
+    def no_rendering(args):
+        raise AssertionError("rendered again instead of reading the cache")
+
+    monkeypatch.setattr(train.roundtrip, "_roundtrip_chunk", no_rendering)
     again = with_footwear_pairs(roundtrip, images, labels, 0.5, seed=3, cache_dir=tmp_path, workers=1)
-    np.testing.assert_array_equal(again, mixed)  # seeded, and read back from the cache
+    np.testing.assert_array_equal(again, mixed)  # the same draw, read back from the cache
+    monkeypatch.undo()
     everything = with_footwear_pairs(roundtrip, images, labels, 1.0, seed=3, cache_dir=None, workers=1)
     assert set(np.flatnonzero(everything.reshape(40, -1).any(axis=1))) == set(np.flatnonzero(np.isin(labels, FOOTWEAR)))
     assert with_footwear_pairs(roundtrip, images, labels, 0.0, seed=3) is roundtrip

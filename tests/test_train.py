@@ -140,6 +140,7 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     (["--model", "robust", "--footwear-pairs", "2"], "--footwear-pairs must be between 0 and 1"),
     (["--model", "robust", "--augment", "basic", "--footwear-pairs", "0.5"], "--footwear-pairs needs the photo"),
     (["--model", "model2", "--footwear-pairs", "0.5"], "--footwear-pairs needs the photo"),
+    (["--model", "all", "--footwear-pairs", "0.5"], "--footwear-pairs applies to one model"),
 ])
 def test_bad_options_are_usage_errors(args, message, capsys):
     from train.__main__ import main

@@ -130,9 +130,22 @@ def test_a_larger_shifted_set_can_be_built_alone(tiny_dataset, tmp_path, capsys)
     build = _build_script()
     out = tmp_path / "listing"
     assert build.main(["--shifted-only", "3", "--seed", "1", "--out", str(out), "--data-dir", str(tiny_dataset)]) == 0
-    rows = read_labels(out / "shifted" / "labels.csv")
+    rows = read_labels(out / "labels.csv")
     assert len(rows) == 30 and all(sum(r["class_index"] == str(c) for r in rows) == 3 for c in range(10))
-    assert sorted(p.name for p in out.iterdir()) == ["shifted"]  # no artwork built, nothing fetched
-    assert len(list((out / "shifted").glob("*.jpg"))) == 30
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv"] + [".jpg"] * 30  # the set itself, nothing else
     assert build.main(["--shifted-only", "200", "--out", str(out), "--data-dir", str(tiny_dataset)]) == 1
     assert "has only" in capsys.readouterr().err  # the tiny test set has fewer than 200 of a class
+
+
+@pytest.mark.parametrize("where, message", [
+    (lambda tmp: UNSEEN, "outside unseen/"),  # the default --out: the committed sets
+    (lambda tmp: UNSEEN / "shifted", "outside unseen/"),
+    (lambda tmp: tmp, "has files but no labels.csv"),  # someone's folder: its images would be pruned
+])
+def test_a_larger_shifted_set_never_replaces_the_committed_ones_or_a_users_files(where, message, tmp_path, capsys):
+    build = _build_script()
+    (tmp_path / "holiday.jpg").write_bytes(b"not ours")
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(["--shifted-only", "2", "--out", str(where(tmp_path))])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert (tmp_path / "holiday.jpg").read_bytes() == b"not ours"

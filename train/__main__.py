@@ -111,8 +111,9 @@ def main(argv=None) -> int:
     if args.footwear_pairs is not None:
         if not 0.0 <= args.footwear_pairs <= 1.0:
             parser.error("--footwear-pairs must be between 0 and 1")
-        augment = args.augment or ("photo" if args.model == "all" else REGISTRY[args.model].recipe.augment)
-        if args.footwear_pairs > 0 and augment != "photo":
+        if args.model == "all":
+            parser.error("--footwear-pairs applies to one model, not 'all'")
+        if args.footwear_pairs > 0 and (args.augment or REGISTRY[args.model].recipe.augment) != "photo":
             parser.error("--footwear-pairs needs the photo round trip: a model trained with --augment photo")
         overrides["footwear_pairs"] = args.footwear_pairs
     if args.photos_fraction is not None:

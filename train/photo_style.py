@@ -85,14 +85,15 @@ def _cropped(alpha: Image.Image) -> Image.Image:
 
 
 def _overlaid(first: np.ndarray, second: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """Two silhouettes on one canvas, `second` offset by (dx, dy) from `first`; the brighter pixel wins."""
+    """Two silhouettes on one canvas, `second` offset by (dx, dy) from `first` and behind it:
+    wherever `first` has ink, it hides `second`."""
     left, top = min(0, dx), min(0, dy)
     width = max(first.shape[1], dx + second.shape[1]) - left
     height = max(first.shape[0], dy + second.shape[0]) - top
     canvas = np.zeros((height, width), dtype=np.uint8)
-    for part, (x, y) in ((first, (-left, -top)), (second, (dx - left, dy - top))):
-        region = canvas[y:y + part.shape[0], x:x + part.shape[1]]
-        np.maximum(region, part, out=region)
+    canvas[dy - top:dy - top + second.shape[0], dx - left:dx - left + second.shape[1]] = second
+    front = canvas[-top:-top + first.shape[0], -left:-left + first.shape[1]]
+    np.copyto(front, first, where=first > 0)
     return canvas
 
 

@@ -27,7 +27,8 @@ PAIR_VERSION = "pair-1"  # likewise for `footwear_pair`
 
 
 def _roundtrip_chunk(args) -> np.ndarray:
-    """Half clean packshot-style listing photos, half garments on textured floors."""
+    """Half clean packshot-style listing photos, half garments on textured floors; each image
+    first made a pair of shoes when `as_pairs`."""
     images, seed, as_pairs = args
     rng = np.random.default_rng(seed)
     renders = (render_listing_photo, render_floor_photo)
@@ -44,12 +45,14 @@ def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.Pa
     cache = None
     if cache_dir is not None:
         digest = hashlib.sha256(images_uint8.tobytes()).hexdigest()[:12]
-        view = f"-{PAIR_VERSION}" if as_pairs else ""
-        cache = Path(cache_dir) / f"roundtrip-{ROUNDTRIP_VERSION}{view}-{PREPROCESS_VERSION}-s{seed}-{digest}.npy"
+        variant = f"-{PAIR_VERSION}" if as_pairs else ""
+        cache = Path(cache_dir) / f"roundtrip-{ROUNDTRIP_VERSION}{variant}-{PREPROCESS_VERSION}-s{seed}-{digest}.npy"
         if cache.is_file():
             return np.load(cache)
     chunks = np.array_split(np.arange(len(images_uint8)), max(1, workers * 8))
-    jobs = [(images_uint8[idx], seed * 1000 + i, as_pairs) for i, idx in enumerate(chunks) if len(idx)]
+    # pairs draw from their own streams, not the single views' (whose seeds are kept for their caches)
+    jobs = [(images_uint8[idx], [seed, i, 2] if as_pairs else seed * 1000 + i, as_pairs)
+            for i, idx in enumerate(chunks) if len(idx)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             parts = list(pool.map(_roundtrip_chunk, jobs))

@@ -282,7 +282,7 @@ def build_openclipart(out: Path, clipart_dir: Path) -> tuple[list[dict], list[tu
     return rows, credits
 
 
-def build_shifted(out: Path, seed: int, data_dir: str | None, per_class: int = SHIFTED_PER_CLASS) -> list[dict]:
+def build_shifted(folder: Path, seed: int, data_dir: str | None, per_class: int = SHIFTED_PER_CLASS) -> list[dict]:
     from edge_infer.datasets import DatasetError, load_split
     from train.photo_style import render_listing_photo
 
@@ -297,7 +297,6 @@ def build_shifted(out: Path, seed: int, data_dir: str | None, per_class: int = S
         if len(candidates) < per_class:
             raise SourceError(f"Fashion-MNIST test set has only {len(candidates)} images of class {class_index}")
         picked.extend(int(i) for i in rng.choice(candidates, per_class, replace=False))
-    folder = out / "shifted"
     rows, names = [], set()
     for index in sorted(picked):
         photo = render_listing_photo(test.images[index], rng)
@@ -397,13 +396,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", help="Fashion-MNIST folder (default: where edge_infer.datasets looks)")
     parser.add_argument("--shifted-only", type=int, metavar="PER_CLASS",
-                        help="build only shifted/, with this many test images per class (a larger set to "
-                             "measure with, e.g. --shifted-only 200 --seed 1 --out /tmp/listing2000)")
+                        help="build only a set like shifted/, with this many test images per class, into --out "
+                             "itself (a larger set to measure with: --shifted-only 200 --seed 1 --out /tmp/listing2000)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.shifted_only is not None:
         if args.shifted_only < 1:
             parser.error("--shifted-only needs at least one image per class")
+        if out == HERE or HERE in out.parents:
+            parser.error("--shifted-only needs an --out outside unseen/ (it would replace the committed sets)")
+        if out.is_dir() and any(out.iterdir()) and not (out / "labels.csv").is_file():
+            parser.error(f"--out {out} has files but no labels.csv: give a new or empty folder (images would be pruned)")
         try:
             rows = build_shifted(out, args.seed, args.data_dir, args.shifted_only)
         except SourceError as exc:
@@ -424,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary("openclipart", clipart_rows), flush=True)
         write_labels(out / "labels.csv", noto_rows + twemoji_rows + clipart_rows)
         write_text(out / "ATTRIBUTION.md", attribution(version, credits, args.seed))
-        shifted_rows = build_shifted(out, args.seed, args.data_dir)
+        shifted_rows = build_shifted(out / "shifted", args.seed, args.data_dir)
         print(summary(f"shifted (seed {args.seed})", shifted_rows), flush=True)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -38,17 +38,16 @@ def paired_test(right_this, right_reference) -> dict:
     right_this, right_reference = np.asarray(right_this, dtype=bool), np.asarray(right_reference, dtype=bool)
     if right_this.shape != right_reference.shape:
         raise ValueError(f"paired test needs the same images: {right_this.shape} vs {right_reference.shape}")
-    only_this = int((right_this & ~right_reference).sum())
-    only_reference = int((right_reference & ~right_this).sum())
-    return {"only_this": only_this, "only_reference": only_reference,
-            "p_value": _two_sided_sign_test(only_this, only_reference)}
+    return _discordant_test(int((right_this & ~right_reference).sum()), int((right_reference & ~right_this).sum()))
 
 
 def pooled_paired_test(tests: list[dict]) -> dict:
     """One paired test over several disjoint sets of images (e.g. two folders of phone photos): the
     `paired_test` counts summed, and the exact McNemar p-value of the sums."""
-    only_this = sum(test["only_this"] for test in tests)
-    only_reference = sum(test["only_reference"] for test in tests)
+    return _discordant_test(sum(test["only_this"] for test in tests), sum(test["only_reference"] for test in tests))
+
+
+def _discordant_test(only_this: int, only_reference: int) -> dict:
     return {"only_this": only_this, "only_reference": only_reference,
             "p_value": _two_sided_sign_test(only_this, only_reference)}
 
@@ -57,8 +56,8 @@ def holm_adjusted(p_values: dict[str, float]) -> dict[str, float]:
     """Holm's step-down adjustment (Holm 1979) of several tests of one comparison.
 
     Comparing two models on six folders, one of them will often look different at p < 0.05 by luck
-    alone (up to 1 - 0.95**6 = 26 % of the time); after this adjustment, "any adjusted p < 0.05"
-    happens by luck at most 5 % of the time, whatever the folders share."""
+    alone (26 % of the time if the folders were independent, 1 - 0.95**6); after this adjustment,
+    "any adjusted p < 0.05" happens by luck at most 5 % of the time, whatever the folders share."""
     adjusted, running = {}, 0.0
     order = sorted(p_values, key=p_values.get)
     for rank, name in enumerate(order):
