@@ -5,7 +5,8 @@ that `benchmarks/ensemble.py --json` wrote (its first model is the default, the 
         [--gain SET ...] [--guard SET ...]
 
 The rule (set in session 23, before v13 was measured; earlier sessions asked only "no measure
-worse at p < 0.05", which with seven measures finds a loss by luck alone about a time in three):
+worse at p < 0.05", which never asked for a gain and, over seven measures, could find a loss by
+luck alone about one time in six):
 1. gain: on the gain sets together (by default the photos the product is for, realdev's phone
    photos and the pool's held-out photographers: 536 photos, disjoint), the candidate is right
    on more images than the default, exact McNemar p < 0.05 on the summed counts;
@@ -37,10 +38,10 @@ def decision(paired: dict[str, dict], gain=GAIN, guard=GUARD, level: float = LEV
     """`paired`: set name -> a paired test of candidate vs default (only_this, only_reference,
     p_value). Returns the gain test, each guard set's test with its Holm-adjusted p and whether
     it is a loss, and whether the candidate ships."""
+    gain, guard = tuple(dict.fromkeys(gain)), tuple(dict.fromkeys(guard))  # a set named twice counts once
     missing = [name for name in dict.fromkeys((*gain, *guard)) if name not in paired]
     if missing:
         raise ValueError(f"no paired result for {', '.join(missing)} (have: {', '.join(paired)})")
-    gain, guard = tuple(dict.fromkeys(gain)), tuple(dict.fromkeys(guard))  # a set named twice counts once
     gained = pooled_paired_test([paired[name] for name in gain])
     adjusted = holm_adjusted({name: paired[name]["p_value"] for name in guard})
     guards = {name: {**paired[name], "holm_p": adjusted[name],

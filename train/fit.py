@@ -215,9 +215,8 @@ def _roundtrip_for(data, recipe: Recipe, seed: int, cache_dir, workers: int, log
     train_uint8 = np.rint(data.x_train[..., 0] * 255).astype(np.uint8)
     started = time.time()
     roundtrip = photo_roundtrip.roundtrip_images(train_uint8, seed, cache_dir, workers=workers)
-    if recipe.footwear_pairs > 0:
-        roundtrip = photo_roundtrip.with_footwear_pairs(roundtrip, train_uint8, data.y_train, recipe.footwear_pairs,
-                                                        seed, cache_dir, workers)
+    roundtrip = photo_roundtrip.with_footwear_pairs(roundtrip, train_uint8, data.y_train, recipe.footwear_pairs,
+                                                    seed, cache_dir, workers)
     log(f"photo round-trip images ready ({time.time() - started:.0f} s"
         + (f"; {recipe.footwear_pairs:.0%} of the shoes as pairs)" if recipe.footwear_pairs > 0 else ")"))
     return roundtrip

@@ -24,6 +24,7 @@ from .photo_style import footwear_pair, render_floor_photo, render_listing_photo
 
 ROUNDTRIP_VERSION = "listing+floor-1"  # part of the cache key: bump when the renderers change
 PAIR_VERSION = "pair-1"  # likewise for `footwear_pair`
+_PAIR_STREAM = 2  # pairs (which shoes, and how each is drawn) use seed streams of their own
 
 
 def _roundtrip_chunk(args) -> np.ndarray:
@@ -50,8 +51,8 @@ def roundtrip_images(images_uint8: np.ndarray, seed: int, cache_dir: str | os.Pa
         if cache.is_file():
             return np.load(cache)
     chunks = np.array_split(np.arange(len(images_uint8)), max(1, workers * 8))
-    # pairs draw from their own streams, not the single views' (whose seeds are kept for their caches)
-    jobs = [(images_uint8[idx], [seed, i, 2] if as_pairs else seed * 1000 + i, as_pairs)
+    # the single views keep their seeds (and so their caches); pairs draw from their own streams
+    jobs = [(images_uint8[idx], [seed, i, _PAIR_STREAM] if as_pairs else seed * 1000 + i, as_pairs)
             for i, idx in enumerate(chunks) if len(idx)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -74,7 +75,7 @@ def with_footwear_pairs(roundtrip: np.ndarray, images_uint8: np.ndarray, labels:
     """
     if share <= 0:
         return roundtrip
-    drawn = np.random.default_rng([seed, 2]).random(len(labels)) < share
+    drawn = np.random.default_rng([seed, _PAIR_STREAM]).random(len(labels)) < share
     chosen = np.flatnonzero(np.isin(labels, FOOTWEAR) & drawn)
     result = roundtrip.copy()
     if len(chosen):

@@ -407,14 +407,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--shifted-only needs an --out outside unseen/ (it would replace the committed sets)")
         if out.is_dir() and any(out.iterdir()) and not (out / "labels.csv").is_file():
             parser.error(f"--out {out} has files but no labels.csv: give a new or empty folder (images would be pruned)")
-        try:
-            rows = build_shifted(out, args.seed, args.data_dir, args.shifted_only)
-        except SourceError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(summary(f"shifted (seed {args.seed})", rows), flush=True)
-        return 0
     try:
+        if args.shifted_only is not None:
+            rows = build_shifted(out, args.seed, args.data_dir, args.shifted_only)
+            print(summary(f"shifted (seed {args.seed})", rows), flush=True)
+            return 0
         noto_rows = build_noto(out, args.font)
         print(summary("noto", noto_rows), flush=True)
         if args.twemoji_dir is not None:

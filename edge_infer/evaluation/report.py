@@ -374,8 +374,9 @@ images cannot tell 83 % from 77 %.</p>{notes}
 
 
 def _interval_title(scores: dict) -> str:
-    bounds = interval_text(scores)
-    return "" if bounds == "-" else f"95 % interval {bounds} % of {scores.get('images', '?')} images"
+    if not scores.get("accuracy_interval"):
+        return ""
+    return f"95 % interval {interval_text(scores)} % of {scores.get('images', '?')} images"
 
 
 def training_section(runs: TrainingRuns | None) -> str:
