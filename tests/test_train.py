@@ -123,6 +123,49 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     assert run["params"] < REGISTRY["robust"].build(widths=(8, 16, 24)).count_params() < 20_000
 
 
+@pytest.mark.slow
+def test_a_stopped_run_resumes_where_it_stopped(tiny_dataset, tmp_path, monkeypatch, capsys):
+    import keras
+
+    from train import fit
+    from train.__main__ import main
+
+    args = ["--model", "robust", "--epochs", "2", "--data-dir", str(tiny_dataset), "--widths", "8,8,8",
+            "--augment", "basic", "--photos", "none", "--quiet", "--no-download"]
+    whole, out = tmp_path / "whole", tmp_path / "stopped"
+    assert main([*args, "--out", str(whole)]) == 0
+    assert not (whole / "resume").exists()  # a finished run keeps no checkpoint
+
+    class CtrlC(keras.callbacks.Callback):  # what a user's Ctrl-C does during the second epoch
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    callbacks = fit._callbacks
+    monkeypatch.setattr(fit, "_callbacks", lambda *a: callbacks(*a) + [CtrlC()])
+    assert main([*args, "--out", str(out)]) == 0
+    monkeypatch.setattr(fit, "_callbacks", callbacks)
+    stopped = json.loads((out / "run.json").read_text())
+    assert stopped["stopped_early"] and stopped["epochs_run"] == 1 and stopped["resumed_at_epochs"] == []
+
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 2  # a fresh run would overwrite it
+    assert "holds an unfinished run (1 of 2 epochs): continue it with --resume" in capsys.readouterr().err
+    assert main([*args, "--out", str(out), "--resume", "--epochs", "3", "--seed", "4"]) == 2
+    assert "started with other options: epochs 2 (now 3); seed 0 (now 4)" in capsys.readouterr().err
+
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["epochs_run"] == 2 and not run["stopped_early"] and run["resumed_at_epochs"] == [1]
+    history = json.loads((out / "history.json").read_text())
+    uninterrupted = json.loads((whole / "history.json").read_text())
+    # the optimizer's step count went on where it stopped, so the schedule did too
+    assert history["learning_rate"] == pytest.approx(uninterrupted["learning_rate"])
+    assert len(history["val_accuracy"]) == 2 and not (out / "resume").exists()
+    assert main([*args, "--out", str(out), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "model1", "--widths", "8,16"], "--widths applies to the robust model only"),
     (["--model", "robust", "--widths", "8,x"], "argument --widths"),
@@ -132,6 +175,7 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
     (["--model", "model2", "--block", "separable"], "--block applies to the robust model only"),
     (["--model", "robust", "--block", "dense"], "argument --block"),
     (["--model", "robust", "--corruption-mix-classes", "0,Hat"], "argument --corruption-mix-classes"),
+    (["--model", "all", "--resume"], "--resume continues one model's run"),
     (["--model", "robust", "--corruption-mix-classes", "10"], "argument --corruption-mix-classes"),
     (["--model", "robust", "--corruption-mix-classes", "0,1"], "needs corruption mixing"),  # no mixing to limit
     (["--model", "robust", "--teacher-weight", "0.5"], "--teacher-weight needs --teacher"),

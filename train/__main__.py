@@ -1,4 +1,4 @@
-"""python -m train --model NAME|all [--epochs N] [--seed S] [--data-dir D] [--out DIR]"""
+"""python -m train --model NAME|all [--epochs N] [--seed S] [--data-dir D] [--out DIR] [--resume]"""
 
 from __future__ import annotations
 
@@ -73,9 +73,16 @@ def main(argv=None) -> int:
                              ".onnx file, or a shipped model's name; repeat for an ensemble)")
     parser.add_argument("--teacher-weight", type=float, metavar="W",
                         help="the teachers' share of each target (default 0.7)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the stopped run in --out from its last finished epoch (give the "
+                             "options it was started with)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
+    if args.resume and args.model == "all":
+        parser.error("--resume continues one model's run, not 'all'")
+
+    from .checkpoint import ResumeError
     from .fit import train_model
     from .distill import TeacherError
     from .photo_pool import PhotosError
@@ -140,8 +147,8 @@ def main(argv=None) -> int:
         try:
             train_model(name, out, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
                         limit=args.limit, verbose=0 if args.quiet else 2,
-                        allow_download=not args.no_download, **overrides)
-        except (DatasetError, PhotosError, TeacherError) as exc:
+                        allow_download=not args.no_download, resume=args.resume, **overrides)
+        except (DatasetError, PhotosError, TeacherError, ResumeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         histories[name] = json.loads((out / "history.json").read_text())

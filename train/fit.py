@@ -15,11 +15,12 @@ import tensorflow as tf
 
 from edge_infer.classes import NUM_CLASSES
 
-from . import augment, data as data_module, distill, photo_pool, roundtrip as photo_roundtrip
+from . import augment, checkpoint, data as data_module, distill, photo_pool, roundtrip as photo_roundtrip
 from .models import REGISTRY, Recipe
 from .provenance import git_commit, write_json_atomic
 
 
+@keras.saving.register_keras_serializable(package="train")  # a resumed run loads it with the optimizer
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up to the peak over the first 15% of steps, then cosine down to ~0."""
 
@@ -66,10 +67,10 @@ class EpochLog(keras.callbacks.Callback):
     """Adds learning rate and epoch time to the logs and rewrites history.json every epoch,
     so a run stopped half-way still leaves its curves behind."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, history: dict[str, list[float]] | None = None):
         super().__init__()
         self.path = path
-        self.history: dict[str, list[float]] = {}
+        self.history: dict[str, list[float]] = history or {}
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -124,21 +125,28 @@ def _with_photos(x_train, y_train, roundtrip, recipe: Recipe, seed: int):
 
 def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 data_dir=None, limit: int | None = None, cache_dir: str | os.PathLike | None = None,
-                workers: int = 2, verbose: int = 2, allow_download: bool = True, **overrides) -> dict:
+                workers: int = 2, verbose: int = 2, allow_download: bool = True, resume: bool = False,
+                **overrides) -> dict:
     """Train `name` and write model.keras, history.json, run.json (and plots) into `out`.
 
     `overrides` replace recipe fields (e.g. augment="basic") for ablations; run.json records them.
     The photo round trip is cached in `cache_dir` (default: `.cache` beside `out`).
+    `resume` continues the stopped run in `out` (same arguments; `train.checkpoint`); without
+    it, a stopped run in `out` is refused rather than overwritten.
     """
     spec = REGISTRY[name]
     recipe = dataclasses.replace(spec.recipe, **overrides)
     epochs = recipe.epochs if epochs is None else epochs
     out = Path(out)
+    if not resume:
+        checkpoint.refuse_unfinished(out)
     started = time.time()
     commit = git_commit()  # the code that trains, not whatever is checked out when it ends
     keras.utils.set_random_seed(seed)
     log = (lambda message: print(f"[{name}] {message}", flush=True)) if verbose else (lambda message: None)
     data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
+    run_identity = checkpoint.identity(name, seed, epochs, limit, recipe.__dict__, data.checksums)
+    resumed = checkpoint.load(out, run_identity) if resume else checkpoint.Resumed()
     teachers = distill.load_teachers(recipe.teachers, data.x_train.shape[1:], NUM_CLASSES, recipe.mixed_bfloat16, out)
     out.mkdir(parents=True, exist_ok=True)  # only once there is data: a failed start leaves nothing behind
     roundtrip = _roundtrip_for(data, recipe, seed, out.parent / ".cache" if cache_dir is None else cache_dir,
@@ -149,10 +157,14 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
         log(f"{photo_summary['photos']} real photos mixed in as {photo_summary['samples']} samples per epoch")
 
-    model = _compiled_model(spec, recipe, math.ceil(len(data.x_train) / recipe.batch_size), epochs)
+    model = resumed.model or _compiled_model(spec, recipe, math.ceil(len(data.x_train) / recipe.batch_size), epochs)
+    pipeline_seed = seed + resumed.epochs_done  # the epochs after a break draw new shuffles and augmentations
+    if resumed.epochs_done:
+        keras.utils.set_random_seed(pipeline_seed)
+        log(f"resuming after epoch {resumed.epochs_done} of {epochs}")
     strength = augment.new_strength()
     train_ds = augment.training_dataset(
-        data.x_train, data.y_train, recipe.batch_size, seed, NUM_CLASSES,
+        data.x_train, data.y_train, recipe.batch_size, pipeline_seed, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
         strength=strength, heavy_fraction=recipe.heavy_fraction,
         corruption_mix=recipe.corruption_mix, corruption_mix_classes=recipe.corruption_mix_classes,
@@ -161,12 +173,13 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         train_ds = distill.with_teachers(train_ds, teachers.models, recipe.teacher_weight)
         log(f"{len(teachers.models)} teacher(s) give {recipe.teacher_weight:.0%} of every target "
             f"({recipe.teacher_weight * (1 - recipe.label_smoothing):.0%} after label smoothing)")
-    epoch_log = EpochLog(out / "history.json")
+    epoch_log = EpochLog(out / "history.json", resumed.history)
     best_path = out / "best.weights.h5"
     callbacks = _callbacks(recipe, epochs, strength, epoch_log, best_path)
+    callbacks.append(checkpoint.LastEpoch(out, run_identity, epoch_log.history, resumed))
     fit_start = time.time()
-    stopped = _fit(model, train_ds, data, epochs, callbacks, verbose, log)
-    fit_seconds = time.time() - fit_start
+    stopped = _fit(model, train_ds, data, epochs, callbacks, verbose, log, resumed.epochs_done)
+    fit_seconds = resumed.fit_seconds + time.time() - fit_start
 
     final = _best_float32_copy(spec, recipe, model, best_path)
     test_loss, test_accuracy = final.evaluate(
@@ -181,6 +194,7 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "epochs_requested": epochs,
         "epochs_run": len(history.get("loss", [])),
         "stopped_early": stopped,
+        "resumed_at_epochs": resumed.resumed_at,
         "params": int(final.count_params()),
         "study_params": recipe.study_params,
         "study_test_accuracy": recipe.study_test_accuracy,
@@ -203,6 +217,8 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         "limit": limit,
     }
     write_json_atomic(out / "run.json", run)
+    if not stopped:
+        checkpoint.finish(out)
     _plot(history, name, out)
     log(f"test accuracy {test_accuracy:.4f} ({run['epochs_run']} epochs, {run['params']} params, {fit_seconds:.0f} s)")
     return run
@@ -245,25 +261,28 @@ def _compiled_model(spec, recipe: Recipe, steps_per_epoch: int, epochs: int):
 
 
 def _callbacks(recipe: Recipe, epochs: int, strength, epoch_log: EpochLog, best_path: Path) -> list:
+    # a resumed run replaces its best checkpoint only with a better one
+    best_so_far = max(epoch_log.history.get("val_accuracy", []), default=None)
     callbacks = [
         AugmentSchedule(strength, epochs, recipe.final_augment_strength),
         epoch_log,
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True,
-                                        save_weights_only=True),
+                                        save_weights_only=True, initial_value_threshold=best_so_far),
     ]
     if recipe.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
     return callbacks
 
 
-def _fit(model, train_ds, data, epochs: int, callbacks: list, verbose: int, log) -> bool:
-    """Fit; Ctrl-C stops early and keeps the best checkpoint. Returns whether it was stopped."""
+def _fit(model, train_ds, data, epochs: int, callbacks: list, verbose: int, log, initial_epoch: int = 0) -> bool:
+    """Fit; Ctrl-C stops early and keeps the best checkpoint (and what --resume needs).
+    Returns whether it was stopped."""
     val_ds = (data.x_val, keras.utils.to_categorical(data.y_val, NUM_CLASSES))
     try:
-        model.fit(train_ds, epochs=epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose,
-                  shuffle=False)  # tf.data already reshuffles every epoch
+        model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch, validation_data=val_ds,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)  # tf.data already reshuffles every epoch
     except KeyboardInterrupt:
-        log("stopped; keeping the best checkpoint so far")
+        log("stopped; keeping the best checkpoint so far (--resume continues the run)")
         return True
     return False
 
