@@ -127,10 +127,10 @@ def test_ablation_overrides_are_applied_and_recorded(tiny_dataset, tmp_path):
 def test_a_stopped_run_resumes_where_it_stopped(tiny_dataset, tmp_path, monkeypatch, capsys):
     import keras
 
-    from train import fit
+    from train import checkpoint, fit
     from train.__main__ import main
 
-    args = ["--model", "robust", "--epochs", "2", "--data-dir", str(tiny_dataset), "--widths", "8,8,8",
+    args = ["--model", "robust", "--epochs", "3", "--data-dir", str(tiny_dataset), "--widths", "8,8,8",
             "--augment", "basic", "--photos", "none", "--quiet", "--no-download"]
     whole, out = tmp_path / "whole", tmp_path / "stopped"
     assert main([*args, "--out", str(whole)]) == 0
@@ -146,24 +146,54 @@ def test_a_stopped_run_resumes_where_it_stopped(tiny_dataset, tmp_path, monkeypa
     assert main([*args, "--out", str(out)]) == 0
     monkeypatch.setattr(fit, "_callbacks", callbacks)
     stopped = json.loads((out / "run.json").read_text())
-    assert stopped["stopped_early"] and stopped["epochs_run"] == 1 and stopped["resumed_at_epochs"] == []
+    assert stopped["stopped_early"] and stopped["epochs_run"] == 1 and stopped["resumed"] == []
+
+    # what was kept: the model after epoch 1 with its optimizer (2 steps of 128 of the 240
+    # training images), momentum and bfloat16 policy, and the best weights
+    state = json.loads((out / "resume" / "state.json").read_text())
+    kept = checkpoint.load(out, state["identity"])
+    assert kept.epochs_done == 1 and int(kept.model.optimizer.iterations.numpy()) == 2
+    momentum = [v for v in kept.model.optimizer.variables if "momentum" in v.path]
+    assert momentum and any(np.abs(keras.ops.convert_to_numpy(v)).sum() > 0 for v in momentum)
+    assert {layer.dtype_policy.name for layer in kept.model.layers if layer.weights} == {"mixed_bfloat16"}
+    assert (out / "resume" / kept.best_file).is_file()
 
     capsys.readouterr()
     assert main([*args, "--out", str(out)]) == 2  # a fresh run would overwrite it
-    assert "holds an unfinished run (1 of 2 epochs): continue it with --resume" in capsys.readouterr().err
-    assert main([*args, "--out", str(out), "--resume", "--epochs", "3", "--seed", "4"]) == 2
-    assert "started with other options: epochs 2 (now 3); seed 0 (now 4)" in capsys.readouterr().err
+    assert "holds an unfinished run (1 of 3 epochs): continue it with --resume" in capsys.readouterr().err
+    assert main([*args, "--out", str(out), "--resume", "--epochs", "4", "--seed", "4"]) == 2
+    assert "started with other options or data: epochs 3 (now 4); seed 0 (now 4)" in capsys.readouterr().err
 
     assert main([*args, "--out", str(out), "--resume"]) == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["epochs_run"] == 2 and not run["stopped_early"] and run["resumed_at_epochs"] == [1]
+    assert run["epochs_run"] == 3 and not run["stopped_early"] and [r["epoch"] for r in run["resumed"]] == [1]
     history = json.loads((out / "history.json").read_text())
     uninterrupted = json.loads((whole / "history.json").read_text())
-    # the optimizer's step count went on where it stopped, so the schedule did too
+    # the optimizer's step count went on where it stopped, so the schedule did too (mid-cosine at epoch 2)
     assert history["learning_rate"] == pytest.approx(uninterrupted["learning_rate"])
-    assert len(history["val_accuracy"]) == 2 and not (out / "resume").exists()
+    assert 0 < history["learning_rate"][1] < max(history["learning_rate"])
+    assert run["best_val_accuracy"] == max(history["val_accuracy"]) and len(history["val_accuracy"]) == 3
+    assert (out / "best.weights.h5").is_file() and not (out / "resume").exists()
     assert main([*args, "--out", str(out), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_one_training_process_per_run_folder(tmp_path):
+    from train import checkpoint
+
+    with checkpoint.exclusive(tmp_path):
+        with pytest.raises(checkpoint.ResumeError, match="another training process is writing"):
+            with checkpoint.exclusive(tmp_path):
+                pass
+    with checkpoint.exclusive(tmp_path):  # free again once the first one is done
+        pass
+
+
+def test_the_epochs_after_a_break_draw_a_stream_no_other_run_draws():
+    from train.checkpoint import pipeline_seed
+
+    assert pipeline_seed(0, 0) == 0 and pipeline_seed(7, 0) == 7  # a fresh run is unchanged
+    assert pipeline_seed(0, 3) not in {pipeline_seed(3, 0), pipeline_seed(0, 4), pipeline_seed(1, 3)}
 
 
 @pytest.mark.parametrize("args, message", [

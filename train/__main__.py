@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     if args.resume and args.model == "all":
         parser.error("--resume continues one model's run, not 'all'")
 
-    from .checkpoint import ResumeError
+    from .checkpoint import ResumeError, refuse_unfinished
     from .fit import train_model
     from .distill import TeacherError
     from .photo_pool import PhotosError
@@ -141,9 +141,16 @@ def main(argv=None) -> int:
         overrides["photos"] = None if args.photos == "none" else args.photos
     names = list(REGISTRY) if args.model == "all" else [args.model]
     root = Path(args.out) if (args.out and args.model == "all") else Path("runs")
+    outs = {name: Path(args.out) if (args.out and args.model != "all") else root / name for name in names}
+    if not args.resume:
+        try:  # every folder before the first model trains: 'all' must not stop half-way
+            for out in outs.values():
+                refuse_unfinished(out)
+        except ResumeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     histories = {}
-    for name in names:
-        out = Path(args.out) if (args.out and args.model != "all") else root / name
+    for name, out in outs.items():
         try:
             train_model(name, out, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
                         limit=args.limit, verbose=0 if args.quiet else 2,

@@ -3,28 +3,35 @@
 A robust run takes one and a half to two hours here, longer than what is left of a working
 session once it starts, and a killed process used to lose all of it. While a run trains, every
 finished epoch leaves in `<out>/resume/` the model with its optimizer state (momentum, step
-count, so the learning-rate schedule goes on where it was), the history and the time spent.
-`--resume` with the same options loads them and trains the remaining epochs; a finished run
-deletes the folder. What a resumed run is not: bit-identical to an uninterrupted one (the
-augmentation draws from a new seed for the epochs after the break; two uninterrupted runs of
-TensorFlow on this CPU are not bit-identical either), and model3's plateau rule starts its
-patience count afresh. run.json lists the epochs it resumed at.
+count, so the learning-rate schedule goes on where it was), the best weights so far, the history
+and the time spent. `--resume` with the same options and the same training data loads them and
+trains the remaining epochs; a finished run deletes the folder. What a resumed run is not:
+bit-identical to an uninterrupted one (the augmentation draws from a new seed for the epochs
+after the break; two uninterrupted runs of TensorFlow on this CPU are not bit-identical either),
+and model3's plateau rule starts its patience count afresh. run.json lists each resume with the
+epoch and the commit it went on from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
+
+from edge_infer.files import write_atomic
 
 from .provenance import write_json_atomic
 
 FOLDER = "resume"
 STATE = "state.json"
+LOCK = ".training.lock"
 
 
 class ResumeError(Exception):
@@ -33,41 +40,98 @@ class ResumeError(Exception):
 
 @dataclass
 class Resumed:
-    """Where a stopped run left off."""
+    """Where a stopped run left off (empty for a fresh run)."""
 
     model: keras.Model | None = None
     epochs_done: int = 0
     history: dict = field(default_factory=dict)
+    best_file: str | None = None  # in <out>/resume/
     fit_seconds: float = 0.0
-    resumed_at: list[int] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    git_commit: str | None = None  # the commit the run started from
+    resumes: list[dict] = field(default_factory=list)  # [{"epoch": 12, "git_commit": "..."}]
 
 
-def identity(model: str, seed: int, epochs: int, limit: int | None, recipe: dict, checksums: dict) -> dict:
-    """What must be the same for a resumed run to be the run it continues (as JSON would store it)."""
-    return json.loads(json.dumps({"model": model, "seed": seed, "epochs": epochs, "limit": limit,
-                                  "recipe": recipe, "data_checksums": checksums}))
+def identity(model: str, seed: int, epochs: int, recipe: dict, teachers: list[dict], arrays) -> dict:
+    """What must be the same for a resumed run to be the run it continues (as JSON would store
+    it): options, teachers by content, and the training data by content (images, labels, photo
+    round trips, real photos: whatever `arrays` holds)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is not None:
+            digest.update(np.ascontiguousarray(array).view(np.uint8).data)
+    return json.loads(json.dumps({"model": model, "seed": seed, "epochs": epochs, "recipe": recipe,
+                                  "teachers": [t["sha256"] for t in teachers],
+                                  "training_data_sha256": digest.hexdigest()}))
+
+
+def pipeline_seed(seed: int, epochs_done: int) -> int:
+    """The data pipeline's seed: the run's own for a fresh run, a fresh stream after a break
+    (not `seed + epochs`, which would replay another seed's run)."""
+    if not epochs_done:
+        return seed
+    return int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0] >> 1)
 
 
 def refuse_unfinished(out: Path) -> None:
     """A fresh run must not overwrite hours of a stopped one."""
     state = _read_state(out)
     if state is not None:
-        raise ResumeError(f"{out} holds an unfinished run ({state['epochs_done']} of "
-                          f"{state['identity']['epochs']} epochs): continue it with --resume, "
-                          f"or give another --out")
+        raise ResumeError(f"{out} holds an unfinished run ({state.get('epochs_done')} of "
+                          f"{state.get('identity', {}).get('epochs')} epochs): continue it with --resume, "
+                          f"or delete {out / FOLDER} to start afresh")
+
+
+def require_state(out: Path) -> None:
+    """Fail fast, before any data is loaded, when there is nothing to resume."""
+    if _read_state(out) is None:
+        raise ResumeError(f"nothing to resume in {out}: no {FOLDER}/{STATE} (a finished run leaves none)")
 
 
 def load(out: Path, expected: dict) -> Resumed:
     """The stopped run in `out`, if it was started with `expected` (see `identity`)."""
     state = _read_state(out)
     if state is None:
-        raise ResumeError(f"nothing to resume in {out}: no {FOLDER}/{STATE} (a finished run leaves none)")
-    differences = _differences(state["identity"], expected)
-    if differences:
-        raise ResumeError(f"{out} was started with other options: {'; '.join(differences)}")
-    model = keras.models.load_model(out / FOLDER / state["model_file"])
-    return Resumed(model, state["epochs_done"], state["history"], state["fit_seconds"],
-                   state["resumed_at"] + [state["epochs_done"]])
+        require_state(out)
+    try:
+        differences = _differences(state["identity"], expected)
+        if differences:
+            raise ResumeError(f"{out} was started with other options or data: {'; '.join(differences)}")
+        path = out / FOLDER / state["model_file"]
+        try:
+            model = keras.models.load_model(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable model file is the same one-line story
+            raise ResumeError(f"{path} cannot be loaded ({type(exc).__name__}: {exc}); "
+                              f"delete {out / FOLDER} to start afresh") from None
+        return Resumed(model, state["epochs_done"], state["history"], state["best_file"],
+                       state["fit_seconds"], state["wall_seconds"], state["git_commit"], state["resumes"])
+    except KeyError as exc:
+        raise ResumeError(f"{out / FOLDER / STATE} lacks {exc}; delete {out / FOLDER} to start afresh") from None
+
+
+@contextmanager
+def exclusive(out: Path):
+    """Hold `out` for one training process: a second one (a repeated command, a --resume of a
+    run still alive) is refused instead of writing the same files."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    with open(Path(out) / LOCK, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ResumeError(f"another training process is writing {out}") from None
+        yield
+
+
+def keep_best(out: Path, best_file: str | None, target: Path) -> bool:
+    """Copy the best weights from `<out>/resume/` to `target` (whole or not at all)."""
+    if best_file is None:
+        return False
+    write_atomic(target, (out / FOLDER / best_file).read_bytes())
+    return True
 
 
 def finish(out: Path) -> None:
@@ -75,32 +139,46 @@ def finish(out: Path) -> None:
 
 
 class LastEpoch(keras.callbacks.Callback):
-    """Keeps the model, optimizer and history of the last finished epoch in `<out>/resume/`.
+    """Keeps the model, optimizer, best weights and history of the last finished epoch in
+    `<out>/resume/`, and chooses the best weights (on validation accuracy, never the test set).
 
-    The model goes to a new file first, then state.json names it, then the older file goes:
-    a process killed at any point leaves a state that matches its model file."""
+    New files first, then state.json names them, then the older files go: a process killed at
+    any point leaves a state whose files are whole and match its history."""
 
-    def __init__(self, out: Path, identity: dict, history: dict, before: Resumed):
+    def __init__(self, out: Path, identity: dict, history: dict, before: Resumed, git_commit: str,
+                 session_started: float):
         super().__init__()
         self.folder = out / FOLDER
         self.identity, self.history, self.before = identity, history, before
-        self._started = 0.0
+        self.git_commit = before.git_commit or git_commit
+        self.session_started = session_started  # this process's start, for the wall time
+        self.best_file = before.best_file
+        self.best = max(history.get("val_accuracy", []), default=float("-inf"))
+        self._fit_started = 0.0
 
     def on_train_begin(self, logs=None):
-        self._started = time.time()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._fit_started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        name = f"epoch-{epoch + 1}.keras"
-        self.model.save(self.folder / name)
+        self.folder.mkdir(parents=True, exist_ok=True)
         previous = _read_state(self.folder.parent)
+        model_file = f"epoch-{epoch + 1}.keras"
+        self.model.save(self.folder / model_file)
+        accuracy = (logs or {}).get("val_accuracy", float("-inf"))
+        if accuracy > self.best:
+            self.best, self.best_file = accuracy, f"best-{epoch + 1}.weights.h5"
+            self.model.save_weights(self.folder / self.best_file)
+        now = time.time()
         write_json_atomic(self.folder / STATE, {
-            "identity": self.identity, "model_file": name, "epochs_done": epoch + 1,
-            "history": self.history, "fit_seconds": self.before.fit_seconds + time.time() - self._started,
-            "resumed_at": self.before.resumed_at,
+            "identity": self.identity, "model_file": model_file, "best_file": self.best_file,
+            "epochs_done": epoch + 1, "history": self.history,
+            "fit_seconds": self.before.fit_seconds + now - self._fit_started,
+            "wall_seconds": self.before.wall_seconds + now - self.session_started,
+            "git_commit": self.git_commit, "resumes": self.before.resumes,
         })
-        if previous is not None and previous["model_file"] != name:
-            (self.folder / previous["model_file"]).unlink(missing_ok=True)
+        for key, current in (("model_file", model_file), ("best_file", self.best_file)):
+            if previous and previous.get(key) and previous[key] != current:
+                (self.folder / previous[key]).unlink(missing_ok=True)
 
 
 def _read_state(out: Path) -> dict | None:
@@ -121,5 +199,10 @@ def _differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
         if isinstance(was, dict) and isinstance(is_, dict):
             out += _differences(was, is_, f"{prefix}{key}.")
         elif was != is_:
-            out.append(f"{prefix}{key} {was} (now {is_})")
+            out.append(f"{prefix}{key} {_short(was)} (now {_short(is_)})")
     return out
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text[:12] + "..." if len(text) > 40 else text

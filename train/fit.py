@@ -138,33 +138,89 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
     recipe = dataclasses.replace(spec.recipe, **overrides)
     epochs = recipe.epochs if epochs is None else epochs
     out = Path(out)
-    if not resume:
-        checkpoint.refuse_unfinished(out)
+    (checkpoint.require_state if resume else checkpoint.refuse_unfinished)(out)
     started = time.time()
     commit = git_commit()  # the code that trains, not whatever is checked out when it ends
     keras.utils.set_random_seed(seed)
     log = (lambda message: print(f"[{name}] {message}", flush=True)) if verbose else (lambda message: None)
     data = data_module.load(data_dir, limit=limit, allow_download=allow_download)
-    run_identity = checkpoint.identity(name, seed, epochs, limit, recipe.__dict__, data.checksums)
-    resumed = checkpoint.load(out, run_identity) if resume else checkpoint.Resumed()
     teachers = distill.load_teachers(recipe.teachers, data.x_train.shape[1:], NUM_CLASSES, recipe.mixed_bfloat16, out)
     out.mkdir(parents=True, exist_ok=True)  # only once there is data: a failed start leaves nothing behind
-    roundtrip = _roundtrip_for(data, recipe, seed, out.parent / ".cache" if cache_dir is None else cache_dir,
-                               workers, log)
-    photo_summary = None
-    if recipe.photos:
-        x_train, y_train, roundtrip, photo_summary = _with_photos(data.x_train, data.y_train, roundtrip, recipe, seed)
-        data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
-        log(f"{photo_summary['photos']} real photos mixed in as {photo_summary['samples']} samples per epoch")
+    with checkpoint.exclusive(out):
+        roundtrip = _roundtrip_for(data, recipe, seed, out.parent / ".cache" if cache_dir is None else cache_dir,
+                                   workers, log)
+        photo_summary = None
+        if recipe.photos:
+            x_train, y_train, roundtrip, photo_summary = _with_photos(data.x_train, data.y_train, roundtrip,
+                                                                      recipe, seed)
+            data = dataclasses.replace(data, x_train=x_train, y_train=y_train)
+            log(f"{photo_summary['photos']} real photos mixed in as {photo_summary['samples']} samples per epoch")
+        run_identity = checkpoint.identity(name, seed, epochs, recipe.__dict__, teachers.records,
+                                           (data.x_train, data.y_train, roundtrip, data.x_val, data.y_val))
+        resumed = checkpoint.load(out, run_identity) if resume else checkpoint.Resumed()
+        model, history, stopped, best_file, fit_seconds = _train(spec, recipe, data, roundtrip, teachers, resumed,
+                                                          run_identity, out, epochs, seed, commit, started,
+                                                          verbose, log)
+        best_path = out / "best.weights.h5"
+        kept = checkpoint.keep_best(out, best_file, best_path)
+        final = _best_float32_copy(spec, recipe, model, best_path if kept else None)
+        test_loss, test_accuracy = final.evaluate(
+            data.x_test, keras.utils.to_categorical(data.y_test, NUM_CLASSES), batch_size=512, verbose=0
+        )
+        final.save(out / "model.keras")
+        write_json_atomic(out / "history.json", history)  # the history of the epochs the model has
+        run = {
+            "model": name,
+            "summary": _summary(spec.summary, recipe),
+            "seed": seed,
+            "epochs_requested": epochs,
+            "epochs_run": len(history.get("loss", [])),
+            "stopped_early": stopped,
+            "resumed": resumed.resumes,
+            "params": int(final.count_params()),
+            "study_params": recipe.study_params,
+            "study_test_accuracy": recipe.study_test_accuracy,
+            "recipe": recipe.__dict__,
+            "train_images": len(data.x_train),
+            "photos": photo_summary,
+            "teachers": teachers.records,
+            "validation_images": len(data.x_val),
+            "test_images": len(data.x_test),
+            "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),
+            "test_accuracy": float(test_accuracy),
+            "test_loss": float(test_loss),
+            "fit_seconds": round(fit_seconds, 1),
+            "wall_seconds": round(resumed.wall_seconds + time.time() - started, 1),
+            "data_source": data.source,
+            "data_checksums": data.checksums,
+            "versions": versions(),
+            "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+            "git_commit": resumed.git_commit or commit,
+            "limit": limit,
+        }
+        write_json_atomic(out / "run.json", run)
+        if not stopped:
+            checkpoint.finish(out)
+    _plot(history, name, out)
+    log(f"test accuracy {test_accuracy:.4f} ({run['epochs_run']} epochs, {run['params']} params, {fit_seconds:.0f} s)")
+    return run
 
-    model = resumed.model or _compiled_model(spec, recipe, math.ceil(len(data.x_train) / recipe.batch_size), epochs)
-    pipeline_seed = seed + resumed.epochs_done  # the epochs after a break draw new shuffles and augmentations
+
+def _train(spec, recipe: Recipe, data, roundtrip, teachers, resumed: checkpoint.Resumed, run_identity: dict,
+           out: Path, epochs: int, seed: int, commit: str, started: float, verbose: int, log):
+    """The epochs still to run, from scratch or from where `resumed` left off. Returns the model,
+    the history, whether it was stopped, the best weights' file in <out>/resume/ (None before
+    the first epoch ends) and the fit time."""
     if resumed.epochs_done:
-        keras.utils.set_random_seed(pipeline_seed)
+        resumed.resumes.append({"epoch": resumed.epochs_done, "git_commit": commit})
         log(f"resuming after epoch {resumed.epochs_done} of {epochs}")
+    model = resumed.model or _compiled_model(spec, recipe, math.ceil(len(data.x_train) / recipe.batch_size), epochs)
+    seed_now = checkpoint.pipeline_seed(seed, resumed.epochs_done)  # new augmentations after a break
+    if seed_now != seed:
+        keras.utils.set_random_seed(seed_now)
     strength = augment.new_strength()
     train_ds = augment.training_dataset(
-        data.x_train, data.y_train, recipe.batch_size, pipeline_seed, NUM_CLASSES,
+        data.x_train, data.y_train, recipe.batch_size, seed_now, NUM_CLASSES,
         roundtrip=roundtrip, augment=recipe.augment in ("basic", "photo"), vertical_flip=recipe.vertical_flip,
         strength=strength, heavy_fraction=recipe.heavy_fraction,
         corruption_mix=recipe.corruption_mix, corruption_mix_classes=recipe.corruption_mix_classes,
@@ -174,54 +230,13 @@ def train_model(name: str, out: str | os.PathLike, epochs: int | None = None, se
         log(f"{len(teachers.models)} teacher(s) give {recipe.teacher_weight:.0%} of every target "
             f"({recipe.teacher_weight * (1 - recipe.label_smoothing):.0%} after label smoothing)")
     epoch_log = EpochLog(out / "history.json", resumed.history)
-    best_path = out / "best.weights.h5"
-    callbacks = _callbacks(recipe, epochs, strength, epoch_log, best_path)
-    callbacks.append(checkpoint.LastEpoch(out, run_identity, epoch_log.history, resumed))
+    last = checkpoint.LastEpoch(out, run_identity, epoch_log.history, resumed, commit, started)
+    callbacks = _callbacks(recipe, epochs, strength, epoch_log) + [last]
     fit_start = time.time()
-    stopped = _fit(model, train_ds, data, epochs, callbacks, verbose, log, resumed.epochs_done)
-    fit_seconds = resumed.fit_seconds + time.time() - fit_start
-
-    final = _best_float32_copy(spec, recipe, model, best_path)
-    test_loss, test_accuracy = final.evaluate(
-        data.x_test, keras.utils.to_categorical(data.y_test, NUM_CLASSES), batch_size=512, verbose=0
-    )
-    final.save(out / "model.keras")
-    history = epoch_log.history
-    run = {
-        "model": name,
-        "summary": _summary(spec.summary, recipe),
-        "seed": seed,
-        "epochs_requested": epochs,
-        "epochs_run": len(history.get("loss", [])),
-        "stopped_early": stopped,
-        "resumed_at_epochs": resumed.resumed_at,
-        "params": int(final.count_params()),
-        "study_params": recipe.study_params,
-        "study_test_accuracy": recipe.study_test_accuracy,
-        "recipe": recipe.__dict__,
-        "train_images": len(data.x_train),
-        "photos": photo_summary,
-        "teachers": teachers.records,
-        "validation_images": len(data.x_val),
-        "test_images": len(data.x_test),
-        "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "fit_seconds": round(fit_seconds, 1),
-        "wall_seconds": round(time.time() - started, 1),
-        "data_source": data.source,
-        "data_checksums": data.checksums,
-        "versions": versions(),
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "git_commit": commit,
-        "limit": limit,
-    }
-    write_json_atomic(out / "run.json", run)
-    if not stopped:
-        checkpoint.finish(out)
-    _plot(history, name, out)
-    log(f"test accuracy {test_accuracy:.4f} ({run['epochs_run']} epochs, {run['params']} params, {fit_seconds:.0f} s)")
-    return run
+    stopped = False
+    if resumed.epochs_done < epochs:
+        stopped = _fit(model, train_ds, data, epochs, callbacks, verbose, log, resumed.epochs_done)
+    return model, epoch_log.history, stopped, last.best_file, resumed.fit_seconds + time.time() - fit_start
 
 
 def _roundtrip_for(data, recipe: Recipe, seed: int, cache_dir, workers: int, log) -> np.ndarray | None:
@@ -260,15 +275,10 @@ def _compiled_model(spec, recipe: Recipe, steps_per_epoch: int, epochs: int):
     return model
 
 
-def _callbacks(recipe: Recipe, epochs: int, strength, epoch_log: EpochLog, best_path: Path) -> list:
-    # a resumed run replaces its best checkpoint only with a better one
-    best_so_far = max(epoch_log.history.get("val_accuracy", []), default=None)
-    callbacks = [
-        AugmentSchedule(strength, epochs, recipe.final_augment_strength),
-        epoch_log,
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True,
-                                        save_weights_only=True, initial_value_threshold=best_so_far),
-    ]
+def _callbacks(recipe: Recipe, epochs: int, strength, epoch_log: EpochLog) -> list:
+    """The schedule and the log; the best weights and what --resume needs are
+    `checkpoint.LastEpoch`'s, which goes last so that it saves what these have changed."""
+    callbacks = [AugmentSchedule(strength, epochs, recipe.final_augment_strength), epoch_log]
     if recipe.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
     return callbacks
@@ -287,11 +297,12 @@ def _fit(model, train_ds, data, epochs: int, callbacks: list, verbose: int, log,
     return False
 
 
-def _best_float32_copy(spec, recipe: Recipe, model, best_path: Path):
-    """A float32 copy (export and the runtime want float32 graphs) with the best validation weights."""
+def _best_float32_copy(spec, recipe: Recipe, model, best_path: Path | None):
+    """A float32 copy (export and the runtime want float32 graphs) with the best validation
+    weights (the model's own when stopped before the first epoch ended)."""
     final = spec.build_for(recipe)
     final.set_weights(model.get_weights())
-    if best_path.exists():
+    if best_path is not None:
         final.load_weights(best_path)
     final.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     return final

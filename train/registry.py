@@ -94,7 +94,7 @@ MODELS: dict[str, ModelEntry] = {
             final_augment_strength=0.25,
             heavy_fraction=0.5,  # 50 epochs with every image heavy: 93.46% clean; 60 epochs at 0.5: 94.01%
             # corruption_mix=0.3 (v8, 90 epochs): mean corruption accuracy 80.6% -> 85.0% and clean the same,
-            # but realdev packshots 89.2% -> 78.5% and unseen/shifted 96% -> 93%: not the default (README)
+            # but realdev packshots 89.2% -> 78.5% and unseen/shifted 96% -> 93%: not the default (docs/phone-photos.md)
             mixed_bfloat16=True,
             photos="pool",
         ),
