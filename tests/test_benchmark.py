@@ -292,6 +292,24 @@ def test_a_candidate_ships_when_it_wins_on_phone_photos_and_loses_nowhere_beyond
     assert not decide.decision(sets)["better"]  # the phone-photo gain is no longer shown
 
 
+def test_a_cheaper_model_needs_no_gain_but_must_stay_within_a_third_of_a_point_where_that_is_measurable():
+    decide = _decide_module()
+    sets = {name: _paired(5, 5) for name in decide.GUARD}
+    images = {"clean": 10_000, "listing2000": 2_000}
+    result = decide.decision(sets, images=images, cheaper=True)
+    assert not result["better"] and result["held"] and result["ships"]  # level everywhere is enough
+    sets["clean"] = _paired(100, 131)  # 0.31 points behind on 10,000: p 0.05, no loss after Holm, but beyond 0.3
+    result = decide.decision(sets, images=images, cheaper=True)
+    assert not result["guards"]["clean"]["loss"] and result["close"]["clean"] == pytest.approx(-0.0031)
+    assert not result["ships"]
+    sets["clean"] = _paired(100, 129)
+    assert decide.decision(sets, images=images, cheaper=True)["ships"]
+    sets["realdev cds"] = _paired(4, 6)  # two phone photos fewer right: not held
+    assert not decide.decision(sets, images=images, cheaper=True)["ships"]
+    with pytest.raises(ValueError, match="no result for listing2000"):
+        decide.decision(sets, images={"clean": 10_000}, cheaper=True)
+
+
 def test_decide_reads_an_ensemble_comparison_and_exits_by_its_verdict(tmp_path, capsys):
     decide = _decide_module()
     winning = {name: _paired(5, 5) for name in decide.GUARD} | {"realdev cds": _paired(30, 5)}
