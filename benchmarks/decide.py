@@ -59,8 +59,9 @@ def decision(paired: dict[str, dict], gain=GAIN, guard=GUARD, level: float = LEV
                      "loss": paired[name]["only_reference"] > paired[name]["only_this"] and adjusted[name] < level}
               for name in guard}
     better = gained["only_this"] > gained["only_reference"] and gained["p_value"] < level
+    no_loss = not any(g["loss"] for g in guards.values())
     result = {"gain_sets": list(gain), "gain": gained, "better": better, "guards": guards,
-              "ships": better and not any(g["loss"] for g in guards.values())}
+              "ships": better and no_loss}
     if cheaper:
         missing = [name for name in CLOSE if name not in paired or name not in (images or {})]
         if missing:
@@ -68,8 +69,7 @@ def decision(paired: dict[str, dict], gain=GAIN, guard=GUARD, level: float = LEV
         close = {name: (paired[name]["only_this"] - paired[name]["only_reference"]) / images[name] for name in CLOSE}
         held = gained["only_this"] >= gained["only_reference"]
         result |= {"held": held, "close": close,
-                   "ships": held and all(d >= -MARGIN for d in close.values())
-                   and not any(g["loss"] for g in guards.values())}
+                   "ships": held and all(d >= -MARGIN for d in close.values()) and no_loss}
     return result
 
 

@@ -45,7 +45,8 @@ class Resumed:
     model: keras.Model | None = None
     epochs_done: int = 0
     history: dict = field(default_factory=dict)
-    best_file: str | None = None  # in <out>/resume/
+    model_file: str | None = None  # in <out>/resume/
+    best_file: str | None = None  # likewise
     fit_seconds: float = 0.0
     wall_seconds: float = 0.0
     git_commit: str | None = None  # the commit the run started from
@@ -82,17 +83,17 @@ def refuse_unfinished(out: Path) -> None:
                           f"or delete {out / FOLDER} to start afresh")
 
 
-def require_state(out: Path) -> None:
-    """Fail fast, before any data is loaded, when there is nothing to resume."""
-    if _read_state(out) is None:
+def require_state(out: Path) -> dict:
+    """The stopped run's state; fails fast, before any data is loaded, when there is nothing to resume."""
+    state = _read_state(out)
+    if state is None:
         raise ResumeError(f"nothing to resume in {out}: no {FOLDER}/{STATE} (a finished run leaves none)")
+    return state
 
 
 def load(out: Path, expected: dict) -> Resumed:
     """The stopped run in `out`, if it was started with `expected` (see `identity`)."""
-    state = _read_state(out)
-    if state is None:
-        require_state(out)
+    state = require_state(out)
     try:
         differences = _differences(state["identity"], expected)
         if differences:
@@ -103,7 +104,7 @@ def load(out: Path, expected: dict) -> Resumed:
         except Exception as exc:  # noqa: BLE001 - any unreadable model file is the same one-line story
             raise ResumeError(f"{path} cannot be loaded ({type(exc).__name__}: {exc}); "
                               f"delete {out / FOLDER} to start afresh") from None
-        return Resumed(model, state["epochs_done"], state["history"], state["best_file"],
+        return Resumed(model, state["epochs_done"], state["history"], state["model_file"], state["best_file"],
                        state["fit_seconds"], state["wall_seconds"], state["git_commit"], state["resumes"])
     except KeyError as exc:
         raise ResumeError(f"{out / FOLDER / STATE} lacks {exc}; delete {out / FOLDER} to start afresh") from None
@@ -152,7 +153,7 @@ class LastEpoch(keras.callbacks.Callback):
         self.identity, self.history, self.before = identity, history, before
         self.git_commit = before.git_commit or git_commit
         self.session_started = session_started  # this process's start, for the wall time
-        self.best_file = before.best_file
+        self.model_file, self.best_file = before.model_file, before.best_file  # what state.json names now
         self.best = max(history.get("val_accuracy", []), default=float("-inf"))
         self._fit_started = 0.0
 
@@ -161,24 +162,25 @@ class LastEpoch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
-        previous = _read_state(self.folder.parent)
-        model_file = f"epoch-{epoch + 1}.keras"
-        self.model.save(self.folder / model_file)
+        replaced = [self.model_file]
+        self.model_file = f"epoch-{epoch + 1}.keras"
+        self.model.save(self.folder / self.model_file)
         accuracy = (logs or {}).get("val_accuracy", float("-inf"))
         if accuracy > self.best:
+            replaced.append(self.best_file)
             self.best, self.best_file = accuracy, f"best-{epoch + 1}.weights.h5"
             self.model.save_weights(self.folder / self.best_file)
         now = time.time()
         write_json_atomic(self.folder / STATE, {
-            "identity": self.identity, "model_file": model_file, "best_file": self.best_file,
+            "identity": self.identity, "model_file": self.model_file, "best_file": self.best_file,
             "epochs_done": epoch + 1, "history": self.history,
             "fit_seconds": self.before.fit_seconds + now - self._fit_started,
             "wall_seconds": self.before.wall_seconds + now - self.session_started,
             "git_commit": self.git_commit, "resumes": self.before.resumes,
         })
-        for key, current in (("model_file", model_file), ("best_file", self.best_file)):
-            if previous and previous.get(key) and previous[key] != current:
-                (self.folder / previous[key]).unlink(missing_ok=True)
+        for name in replaced:
+            if name is not None:
+                (self.folder / name).unlink(missing_ok=True)
 
 
 def _read_state(out: Path) -> dict | None:
